@@ -1,0 +1,92 @@
+"""Speed, memory and energy of generation at one batch size, with warm-up and repeated timing."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from .energy import EnergyMeter
+
+
+def latency_stats(samples: list[float], prefix: str) -> dict[str, float]:
+    arr = np.asarray(samples, dtype=float)
+    stats = {"mean": arr.mean(), "stdev": arr.std(ddof=1) if len(arr) > 1 else 0.0}
+    stats.update({f"p{q}": np.percentile(arr, q) for q in (50, 90, 95, 99)})
+    return {f"{prefix}_{k}_s": float(v) for k, v in stats.items()}
+
+
+def prompt_batch(tokenizer, text: str, prompt_tokens: int, batch_size: int) -> torch.Tensor:
+    """Equal-length real-text prompts (no padding), each from a different offset of `text`."""
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    if len(ids) < prompt_tokens + batch_size:
+        raise ValueError(f"benchmark text has {len(ids)} tokens; need {prompt_tokens + batch_size}")
+    step = max((len(ids) - prompt_tokens) // batch_size, 1)
+    return torch.tensor([ids[i * step: i * step + prompt_tokens] for i in range(batch_size)])
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn, device: str) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def run(model, tokenizer, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: int,
+        warmup: int, iterations: int, device: str, meter: EnergyMeter, idle_seconds: float) -> dict:
+    """Time prefill (one forward over the prompts) and full greedy generation of `new_tokens`.
+
+    decode = generation - prefill, so the two phases are reported separately.
+    """
+    inputs = prompt_batch(tokenizer, text, prompt_tokens, batch_size).to(device)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+    def prefill():
+        model(inputs)
+
+    def generate():
+        model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=new_tokens,
+                       min_new_tokens=new_tokens, do_sample=False, pad_token_id=pad)
+
+    for _ in range(warmup):
+        prefill()
+        generate()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    meter.measure_idle(idle_seconds)
+    prefill_s = [_timed(prefill, device) for _ in range(iterations)]
+    with meter.measure() as box:
+        generate_s = [_timed(generate, device) for _ in range(iterations)]
+    decode_s = [g - statistics.median(prefill_s) for g in generate_s]
+
+    tokens = batch_size * new_tokens
+    energy = box.reading
+    result = {
+        **latency_stats(prefill_s, "prefill"),
+        **latency_stats(generate_s, "latency"),
+        **latency_stats(decode_s, "decode"),
+        "throughput_tokens_per_s": tokens * iterations / sum(generate_s),
+        "throughput_samples_per_s": batch_size * iterations / sum(generate_s),
+        "decode_tokens_per_s": tokens * iterations / max(sum(decode_s), 1e-9),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "energy": energy.as_dict(),
+        "energy_per_token_j": energy.energy_j / (tokens * iterations) if energy.energy_j is not None else None,
+        "net_energy_per_token_j": (energy.net_energy_j / (tokens * iterations)
+                                   if energy.net_energy_j is not None else None),
+        "batch_size": batch_size, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
+        "warmup": warmup, "iterations": iterations,
+    }
+    if device == "cuda":
+        result["peak_gpu_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["peak_gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+    return result

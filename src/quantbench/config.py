@@ -1,0 +1,143 @@
+"""Load and validate a study configuration before any job runs.
+
+Errors name the offending key (`methods.bnb-int8.bits`) and the allowed values, so a typo
+fails in a second instead of an hour into the study.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from . import sources, tasks
+from .methods import BACKENDS, method_schema, with_defaults
+
+
+class ConfigError(ValueError):
+    """The study configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    backend: str
+    params: dict[str, Any]
+    bits: int
+
+
+@dataclass
+class Study:
+    """A validated study: what Snakemake expands into jobs."""
+
+    settings: dict[str, Any]
+    models: dict[str, dict[str, Any]]
+    methods: dict[str, Method]
+    tasks: dict[str, dict[str, Any]]
+    skipped: dict[str, str] = field(default_factory=dict)  # method -> why it cannot run here
+
+    @property
+    def benchmark(self) -> dict[str, Any]:
+        return self.settings["benchmark"]
+
+    @property
+    def repetitions(self) -> dict[str, int]:
+        return self.settings["repetitions"]
+
+    @property
+    def baseline(self) -> str:
+        return self.settings["baseline"]
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _check(instance: Any, schema_: dict[str, Any], prefix: tuple = ()) -> None:
+    validator = jsonschema.Draft202012Validator(schema_)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for err in errors:
+            best = jsonschema.exceptions.best_match([err])
+            lines.append(f"config key '{_key(prefix + tuple(best.absolute_path))}': {best.message}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+
+
+def _fill_defaults(schema_props: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    filled = {k: v["default"] for k, v in schema_props.items() if "default" in v}
+    filled.update(data)
+    return filled
+
+
+def load(raw: dict[str, Any]) -> Study:
+    """Validate `raw` (the parsed YAML) and return the study; raise ConfigError naming the key."""
+    schema_ = schema()
+    _check(raw, schema_)
+    props = schema_["properties"]
+    settings = _fill_defaults(props, raw)
+    for section in ("benchmark", "repetitions", "energy"):
+        settings[section] = _fill_defaults(props[section]["properties"], raw.get(section, {}))
+
+    for name, model in raw["models"].items():
+        problem = sources.problem(model["source"])
+        if problem:
+            raise ConfigError(f"config key 'models.{name}.source': {problem}")
+
+    methods, skipped = _methods(raw["methods"], settings)
+    if not methods:
+        raise ConfigError("config key 'methods': no method can run here: " + "; ".join(
+            f"{m}: {why}" for m, why in skipped.items()))
+    settings.setdefault("baseline", next(iter(methods)))
+    if settings["baseline"] not in methods:
+        raise ConfigError(
+            f"config key 'baseline': {settings['baseline']!r} is not a runnable method; "
+            f"allowed: {sorted(methods)}")
+
+    study_tasks = {}
+    for name, task in raw["tasks"].items():
+        task_props = next(s for s in props["tasks"]["additionalProperties"]["oneOf"]
+                          if s["properties"]["type"]["const"] == task["type"])["properties"]
+        task = _fill_defaults(task_props, task)
+        problem = tasks.problem(task)
+        if problem:
+            raise ConfigError(f"config key 'tasks.{name}': {problem}")
+        study_tasks[name] = task
+    return Study(settings, raw["models"], methods, study_tasks, skipped)
+
+
+def _methods(raw_methods: dict[str, Any], settings: dict[str, Any]) -> tuple[dict[str, Method], dict[str, str]]:
+    methods: dict[str, Method] = {}
+    skipped: dict[str, str] = {}
+    for name, entry in raw_methods.items():
+        backend = BACKENDS.get(entry["backend"])
+        if backend is None:
+            raise ConfigError(
+                f"config key 'methods.{name}.backend': unknown backend {entry['backend']!r}; "
+                f"allowed: {sorted(BACKENDS)}")
+        _check(entry, method_schema(backend), ("methods", name))
+        why = _unsupported(backend, settings["device"])
+        if why and settings["on_unsupported"] == "error":
+            raise ConfigError(f"config key 'methods.{name}': {why} (set on_unsupported: skip to record it as skipped)")
+        if why:
+            skipped[name] = why
+            continue
+        params = with_defaults(backend, entry)
+        methods[name] = Method(name, backend.name, params, backend.bits(params))
+    return methods, skipped
+
+
+def _unsupported(backend, device: str) -> str | None:
+    missing = backend.missing_packages()
+    if missing:
+        return f"backend {backend.name!r} needs packages that are not installed: {', '.join(missing)}"
+    if device != "auto" and device not in backend.devices:
+        return f"backend {backend.name!r} runs on {', '.join(backend.devices)}, not on device: {device}"
+    return None

@@ -1,0 +1,162 @@
+"""One energy meter for quantize, evaluate and benchmark jobs.
+
+Hardware counters when the machine has them (NVML's total-energy counter for the GPU, RAPL for
+the CPU package); otherwise codecarbon's estimate. Every number carries the name of the method
+that produced it, and idle power measured just before the run is subtracted into a net figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+log = logging.getLogger(__name__)
+RAPL_ROOT = Path("/sys/class/powercap")
+KWH = 3.6e6  # joules per kWh
+
+
+class NvmlCounter:
+    """GPU energy from nvmlDeviceGetTotalEnergyConsumption (mJ since driver load, Volta+)."""
+
+    name = "nvml_counter"
+
+    def __init__(self, index: int = 0):
+        import pynvml
+
+        pynvml.nvmlInit()  # raises NVMLError_LibraryNotFound without a driver
+        self._nvml = pynvml
+        self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self.read_j()  # pre-Volta GPUs raise NotSupported here
+
+    def read_j(self) -> float:
+        return self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) / 1000.0
+
+
+class RaplCounter:
+    """CPU package energy from the powercap sysfs (µJ, wraps at max_energy_range_uj)."""
+
+    name = "rapl"
+
+    def __init__(self, root: Path | None = None):
+        root = root or RAPL_ROOT
+        self._zones = [z for z in root.glob("intel-rapl:*") if ":" not in z.name.split("intel-rapl:", 1)[1]]
+        if not self._zones:
+            raise OSError(f"no RAPL package zones under {root}")
+        self._ranges = [int((z / "max_energy_range_uj").read_text()) for z in self._zones]
+        self._last = [self._raw(z) for z in self._zones]
+        self._total_uj = 0
+
+    @staticmethod
+    def _raw(zone: Path) -> int:
+        return int((zone / "energy_uj").read_text())  # PermissionError when not readable
+
+    def read_j(self) -> float:
+        for i, zone in enumerate(self._zones):
+            now = self._raw(zone)
+            delta = now - self._last[i]
+            if delta < 0:  # the counter wrapped
+                delta += self._ranges[i]
+            self._total_uj += delta
+            self._last[i] = now
+        return self._total_uj / 1e6
+
+
+def available_counters(device: str) -> list:
+    counters = []
+    candidates = [NvmlCounter] if device == "cuda" else []
+    for make in (*candidates, RaplCounter):
+        try:
+            counters.append(make())
+        except Exception as err:  # absent hardware or driver: fall back, but say why in the log
+            log.info("energy: %s unavailable (%s)", make.name, err)
+    return counters
+
+
+@dataclass
+class EnergyReading:
+    duration_s: float
+    energy_j: float | None  # raw, everything the meter saw in the window
+    energy_method: str
+    idle_power_w: float | None = None
+    net_energy_j: float | None = None  # raw minus idle power x duration
+    co2_kg: float | None = None
+    co2_method: str = "codecarbon_offline"
+    components_j: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class EnergyMeter:
+    """`with meter.measure() as box: work()`, then `box.reading` holds the EnergyReading."""
+
+    def __init__(self, device: str, country_iso_code: str = "USA"):
+        self.counters = available_counters(device)
+        self.country_iso_code = country_iso_code
+        self.idle_power_w: float | None = None
+
+    @property
+    def method(self) -> str:
+        return "+".join(c.name for c in self.counters) or "codecarbon_estimate"
+
+    def measure_idle(self, seconds: float) -> float | None:
+        """Average power while sleeping `seconds`; later readings subtract it."""
+        if seconds <= 0:
+            return None
+        with self.measure() as box:
+            time.sleep(seconds)
+        reading = box.reading
+        self.idle_power_w = reading.energy_j / reading.duration_s if reading.energy_j is not None else None
+        return self.idle_power_w
+
+    @contextlib.contextmanager
+    def measure(self) -> Iterator["_Box"]:
+        box = _Box()
+        tracker = self._tracker()
+        starts = [c.read_j() for c in self.counters]
+        t0 = time.perf_counter()
+        yield box
+        duration = time.perf_counter() - t0
+        components = {c.name: c.read_j() - s for c, s in zip(self.counters, starts)}
+        estimate = _stop(tracker)
+        if components:
+            energy = sum(components.values())
+        else:
+            energy = estimate.energy_consumed * KWH if estimate else None
+            if estimate:
+                components = {"cpu_estimate": estimate.cpu_energy * KWH, "ram_estimate": estimate.ram_energy * KWH}
+        reading = EnergyReading(duration, energy, self.method, components_j=components,
+                                co2_kg=estimate.emissions if estimate else None)
+        if self.idle_power_w is not None and energy is not None:
+            reading.idle_power_w = self.idle_power_w
+            reading.net_energy_j = max(energy - self.idle_power_w * duration, 0.0)
+        box.reading = reading
+
+    def _tracker(self):
+        try:
+            from codecarbon import OfflineEmissionsTracker
+
+            tracker = OfflineEmissionsTracker(
+                country_iso_code=self.country_iso_code, save_to_file=False, log_level="error",
+                tracking_mode="process", measure_power_secs=1,
+            )
+            tracker.start()
+            return tracker
+        except Exception as err:  # codecarbon missing or broken: counters still work
+            log.warning("energy: codecarbon unavailable (%s); no CO2 figure", err)
+            return None
+
+
+def _stop(tracker):
+    if tracker is None:
+        return None
+    tracker.stop()
+    return tracker.final_emissions_data
+
+
+class _Box:
+    reading: EnergyReading | None = None

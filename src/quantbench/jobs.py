@@ -1,0 +1,101 @@
+"""One function per pipeline stage; workflow/scripts/*.py only map Snakemake's objects onto these."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from . import artifacts, atomic, benchmark, evaluation, sources, tasks
+from .devices import resolve_device
+from .energy import EnergyMeter
+from .environment import describe, now
+
+log = logging.getLogger("quantbench")
+
+
+def setup(log_file: str | os.PathLike, threads: int | None = None) -> None:
+    """Send everything the job prints, libraries included, to its Snakemake log file."""
+    Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr, force=True)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def fetch_model(source: str, out: Path) -> None:
+    with atomic.atomic_path(out, directory=True) as tmp:
+        manifest = sources.fetch(source, tmp)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    log.info("fetched %s into %s", source, out)
+
+
+def quantize(model_dir: Path, out: Path, *, model: str, method: dict[str, Any], device: str, country: str) -> None:
+    device = resolve_device(device)
+    with atomic.atomic_path(out, directory=True) as tmp:
+        artifacts.quantize(Path(model_dir), tmp, model=model, method=method["name"], backend=method["backend"],
+                           params=method["params"], device=device, country_iso_code=country)
+
+
+def _record(kind: str, run_id: str, ids: dict[str, Any], info: dict, device: str, started: str,
+            load_s: float) -> dict:
+    return {
+        "run_id": run_id,
+        "kind": kind,
+        **ids,
+        "backend": info["backend"],
+        "bits": info["bits"],
+        "size_bytes": info["size_bytes"],
+        "load_time_s": load_s,
+        "started": started,
+        "environment": describe(device),
+    }
+
+
+def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
+             device: str) -> None:
+    device = resolve_device(device)
+    started = now()
+    t0 = time.perf_counter()
+    model, tokenizer, info = artifacts.load(artifact, device)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    metrics, items = evaluation.evaluate(model, tokenizer, task, device)
+    run_id = f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
+    record = _record("evaluate", run_id, ids, info, device, started, load_s)
+    record.update(task_type=task["type"], metrics=metrics, eval_time_s=time.perf_counter() - t0, ended=now())
+    atomic.write_text(items_out, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n" for i in items))
+    atomic.write_json(out, record)
+    log.info("evaluated %s: %s", record["run_id"], {k: v for k, v in metrics.items() if isinstance(v, float)})
+
+
+def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: dict[str, Any], device: str,
+                  country: str) -> None:
+    device = resolve_device(device)
+    started = now()
+    t0 = time.perf_counter()
+    model, tokenizer, info = artifacts.load(artifact, device)
+    load_s = time.perf_counter() - t0
+    time.sleep(settings["cooldown_seconds"])  # let the previous job's heat and clocks settle
+    text = tasks.text_path("qb_perplexity").read_text()
+    metrics = benchmark.run(
+        model, tokenizer, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
+        new_tokens=settings["new_tokens"], warmup=settings["warmup"], iterations=settings["iterations"],
+        device=device, meter=EnergyMeter(device, country), idle_seconds=settings["idle_seconds"],
+    )
+    run_id = f"{ids['model']}/{ids['method']}/bs{ids['batch_size']}/{ids['rep']}"
+    record = _record("benchmark", run_id, ids, info, device, started, load_s)
+    record.update(metrics=metrics, ended=now())
+    atomic.write_json(out, record)
+    log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

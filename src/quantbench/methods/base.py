@@ -1,0 +1,63 @@
+"""What every quantization backend provides: the one place that knows how a method runs."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
+
+
+class Backend(ABC):
+    """A quantization library: quantize a HF model folder into an artifact, and load it back.
+
+    `params_schema` is a JSON schema (properties only) for the method's keys besides `backend`;
+    defaults in it are filled in before `quantize`/`load` see the params.
+    """
+
+    name: ClassVar[str]
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    packages: ClassVar[tuple[str, ...]] = ()  # distribution names this backend imports
+    params_schema: ClassVar[dict[str, Any]] = {}
+    required: ClassVar[tuple[str, ...]] = ()  # params the config must give
+
+    def missing_packages(self) -> list[str]:
+        return [p for p in self.packages if not _distribution_installed(p)]
+
+    def versions(self) -> dict[str, str]:
+        return {p: importlib.metadata.version(p) for p in ("torch", "transformers", *self.packages)}
+
+    def bits(self, params: dict[str, Any]) -> int:
+        """Weight bit-width of this method, for tables and figures."""
+        return int(params.get("bits", 16))
+
+    @abstractmethod
+    def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
+        """Write a loadable artifact for the model folder `source` into the empty folder `out`."""
+
+    @abstractmethod
+    def load(self, artifact: Path, params: dict[str, Any], device: str):
+        """Return the model in `artifact`, ready for inference on `device`."""
+
+
+def _distribution_installed(name: str) -> bool:
+    try:
+        importlib.metadata.version(name)
+        return True
+    except importlib.metadata.PackageNotFoundError:
+        return importlib.util.find_spec(name.replace("-", "_")) is not None
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)
+
+
+def copy_tokenizer(source: Path, out: Path) -> None:
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)

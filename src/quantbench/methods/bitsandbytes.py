@@ -1,0 +1,51 @@
+"""bitsandbytes LLM.int8 and 4-bit NF4/FP4 through transformers' BitsAndBytesConfig."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .base import SAFE_LOAD, Backend, copy_tokenizer, torch_dtype
+
+
+class BitsAndBytes(Backend):
+    name = "bitsandbytes"
+    packages = ("bitsandbytes",)
+    params_schema = {
+        "bits": {"enum": [4, 8]},
+        "quant_type": {"enum": ["nf4", "fp4"], "default": "nf4", "description": "4-bit only"},
+        "double_quant": {"type": "boolean", "default": False, "description": "4-bit only"},
+        "compute_dtype": {"enum": ["float32", "bfloat16", "float16"], "default": "float32"},
+    }
+    required = ("bits",)
+
+    def _config(self, params: dict[str, Any]):
+        from transformers import BitsAndBytesConfig
+
+        if params["bits"] == 8:
+            return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=params["quant_type"],
+            bnb_4bit_use_double_quant=params["double_quant"],
+            bnb_4bit_compute_dtype=torch_dtype(params["compute_dtype"]),
+        )
+
+    def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(
+            source, quantization_config=self._config(params), device_map=device,
+            dtype=torch_dtype(params["compute_dtype"]), **SAFE_LOAD,
+        )
+        model.save_pretrained(out)
+        copy_tokenizer(source, out)
+
+    def load(self, artifact: Path, params: dict[str, Any], device: str):
+        from transformers import AutoModelForCausalLM
+
+        # The quantization config travels in the artifact's config.json.
+        model = AutoModelForCausalLM.from_pretrained(
+            artifact, device_map=device, dtype=torch_dtype(params["compute_dtype"]), **SAFE_LOAD
+        )
+        return model.eval()

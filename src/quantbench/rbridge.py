@@ -1,0 +1,40 @@
+"""Call the study's R functions (analysis/*.R) through rpy2, writing outputs atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import atomic
+
+
+def _r():
+    os.environ.setdefault("R_HOME", "/usr/lib/R")  # Debian's R when `R` is not on PATH
+    import rpy2.robjects as ro
+
+    return ro
+
+
+def call(script: Path, function: str, *args):
+    ro = _r()
+    ro.r["source"](str(script))
+    return ro.r[function](*[str(a) if isinstance(a, Path) else a for a in args])
+
+
+def stats(script: Path, runs_csv: Path, items_csv: Path, baseline: str, out_csv: Path) -> None:
+    with atomic.atomic_path(out_csv) as tmp:
+        call(script, "qb_stats", runs_csv, items_csv, baseline, tmp)
+
+
+def figures(script: Path, runs_csv: Path, outputs: list[Path]) -> None:
+    """Render every figure into a scratch folder, then move each expected file into place."""
+    with tempfile.TemporaryDirectory() as scratch:
+        call(script, "qb_figures", runs_csv, Path(scratch))
+        for out in outputs:
+            made = Path(scratch) / Path(out).name
+            if not made.is_file() or made.stat().st_size == 0:
+                raise RuntimeError(f"R did not produce {made.name}")
+            with atomic.atomic_path(out) as tmp:
+                shutil.copyfile(made, tmp)

@@ -1,0 +1,108 @@
+"""Model sources: a pinned hub id, a local folder, or a file shipped inside a Python package.
+
+Every source is normalised into one plain Hugging Face folder (config, tokenizer, safetensors)
+under resources/models/{model}/ with a manifest.json saying where it came from.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checksums import folder_checksums, sha256_file
+
+# Files worth copying from a hub repo or folder; pickled *.bin weights are deliberately absent.
+MODEL_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "hf" | "path" | "package"
+    location: str
+    revision: str | None = None
+
+    def __str__(self) -> str:
+        rev = f"@{self.revision}" if self.revision else ""
+        return f"{self.kind}:{self.location}{rev}"
+
+
+def parse(text: str) -> Source:
+    kind, _, rest = text.partition(":")
+    if kind == "hf":
+        repo, _, revision = rest.partition("@")
+        return Source("hf", repo, revision or None)
+    if kind in ("path", "package"):
+        return Source(kind, rest)
+    raise ValueError(f"unknown source {text!r}; use hf:org/name@revision, path:/folder or package:module/file")
+
+
+def package_file(location: str) -> Path:
+    module, _, relative = location.partition("/")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"Python package {module!r} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def problem(text: str) -> str | None:
+    """A cheap check at config time; None when the source looks fetchable."""
+    try:
+        source = parse(text)
+        if source.kind == "path" and not Path(source.location).is_dir():
+            return f"folder {source.location!r} does not exist"
+        if source.kind == "package" and not package_file(source.location).is_file():
+            return f"{package_file(source.location)} does not exist"
+    except (ValueError, FileNotFoundError) as err:
+        return str(err)
+    return None
+
+
+def fetch(text: str, out: Path) -> dict:
+    """Materialise the source as a HF folder in `out` (empty, created by the caller); return its manifest."""
+    source = parse(text)
+    manifest: dict = {"source": str(source), "kind": source.kind}
+    if source.kind == "hf":
+        folder, manifest["commit"] = _hub_snapshot(source)
+        _copy_model_files(folder, out)
+    elif source.kind == "path":
+        _copy_model_files(Path(source.location), out)
+    else:
+        path = package_file(source.location)
+        manifest["input_sha256"] = sha256_file(path)
+        if path.suffix == ".gguf":
+            _dequantize_gguf(path, out)
+            manifest["note"] = (f"weights dequantized to float32 from {path.name}: the baseline carries that "
+                                "file's quantization error")
+        else:
+            _copy_model_files(path if path.is_dir() else path.parent, out)
+    if not any(out.glob("*.safetensors")):
+        raise FileNotFoundError(f"{source}: no *.safetensors weights found (pickled weights are not loaded)")
+    manifest["files"] = folder_checksums(out)
+    return manifest
+
+
+def _hub_snapshot(source: Source) -> tuple[Path, str]:
+    from huggingface_hub import snapshot_download
+
+    folder = Path(snapshot_download(source.location, revision=source.revision, allow_patterns=list(MODEL_FILES)))
+    return folder, folder.name  # snapshots/<commit>
+
+
+def _copy_model_files(folder: Path, out: Path) -> None:
+    for pattern in MODEL_FILES:
+        for path in folder.glob(pattern):
+            shutil.copyfile(path.resolve(), out / path.name)  # resolve: hub caches hold symlinks
+
+
+def _dequantize_gguf(path: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    model.hf_quantizer = None  # dequantized already; save as a plain float model
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name).save_pretrained(out)
