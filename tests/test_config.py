@@ -1,0 +1,87 @@
+"""Bad configs fail before any job runs, with a message naming the key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from quantbench import config
+from quantbench.config import ConfigError
+from quantbench.methods import BACKENDS
+
+DEFAULT = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+
+
+def with_change(change):
+    raw = copy.deepcopy(DEFAULT)
+    change(raw)
+    return raw
+
+
+def test_default_study_is_valid_and_filled_with_defaults():
+    study = config.load(DEFAULT)
+    assert set(study.methods) == {"fp32", "bnb-int8", "bnb-nf4", "quanto-int8"}
+    assert study.methods["bnb-nf4"].params == {"bits": 4, "quant_type": "nf4", "double_quant": False,
+                                                "compute_dtype": "float32"}
+    assert study.methods["fp32"].bits == 32
+    assert study.tasks["sentiment"]["num_fewshot"] == 0
+    assert study.baseline == "fp32"
+
+
+BROKEN = {
+    "unknown backend": (lambda c: c["methods"].update(x={"backend": "magic"}), "methods.x.backend", "allowed"),
+    "unsupported bits": (lambda c: c["methods"]["bnb-int8"].update(bits=3), "methods.bnb-int8.bits", "4, 8"),
+    "unknown method key": (lambda c: c["methods"]["fp32"].update(bitz=8), "methods.fp32", "bitz"),
+    "wrong type": (lambda c: c["methods"]["quanto-int8"].update(bits="eight"), "methods.quanto-int8.bits", ""),
+    "missing source": (lambda c: c["models"]["smollm2-135m"].pop("source"), "models.smollm2-135m", "source"),
+    "bad source scheme": (lambda c: c["models"]["smollm2-135m"].update(source="ftp://x"), "models.smollm2-135m.source", ""),
+    "missing folder": (lambda c: c["models"]["smollm2-135m"].update(source="path:/nonexistent/m"),
+                       "models.smollm2-135m.source", "does not exist"),
+    "missing package": (lambda c: c["models"]["smollm2-135m"].update(source="package:no_such_pkg/m.gguf"),
+                        "models.smollm2-135m.source", "not installed"),
+    "zero batch size": (lambda c: c["benchmark"].update(batch_sizes=[0]), "benchmark.batch_sizes.0", "minimum"),
+    "zero repetitions": (lambda c: c["repetitions"].update(benchmark=0), "repetitions.benchmark", "minimum"),
+    "unknown builtin task": (lambda c: c["tasks"]["sentiment"].update(task="qb_nope"), "tasks.sentiment", "qb_sentiment"),
+    "unknown task type": (lambda c: c["tasks"].update(t={"type": "vibes"}), "tasks.t", ""),
+    "stride above context": (lambda c: c["tasks"]["perplexity"].update(stride=1024), "tasks.perplexity", "stride"),
+    "missing text": (lambda c: c["tasks"]["perplexity"].update(text="path:/no/such.txt"), "tasks.perplexity", "does not exist"),
+    "bad country": (lambda c: c["energy"].update(country_iso_code="sweden"), "energy.country_iso_code", ""),
+    "unknown top-level key": (lambda c: c.update(modles={}), "<top level>", "modles"),
+    "baseline not a method": (lambda c: c.update(baseline="fp16"), "baseline", "fp32"),
+    "bad device": (lambda c: c.update(device="tpu"), "device", "cuda"),
+    "no methods": (lambda c: c.update(methods={}), "methods", ""),
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_broken_config_names_the_key(name):
+    change, key, hint = BROKEN[name]
+    with pytest.raises(ConfigError) as err:
+        config.load(with_change(change))
+    assert f"'{key}" in str(err.value)
+    assert hint in str(err.value)
+
+
+def _gpu_only_backend(monkeypatch):
+    monkeypatch.setattr(BACKENDS["bitsandbytes"], "devices", ("cuda",))
+
+
+def test_method_that_cannot_run_on_the_device_is_refused(monkeypatch):
+    _gpu_only_backend(monkeypatch)
+    with pytest.raises(ConfigError, match="methods.bnb-int8.*not on device: cpu"):
+        config.load(with_change(lambda c: c.update(device="cpu")))
+
+
+def test_on_unsupported_skip_records_the_reason(monkeypatch):
+    _gpu_only_backend(monkeypatch)
+    study = config.load(with_change(lambda c: c.update(device="cpu", on_unsupported="skip")))
+    assert set(study.skipped) == {"bnb-int8", "bnb-nf4"}
+    assert "not on device: cpu" in study.skipped["bnb-nf4"]
+    assert set(study.methods) == {"fp32", "quanto-int8"}
+
+
+def test_missing_backend_package_is_reported(monkeypatch):
+    monkeypatch.setattr(BACKENDS["quanto"], "packages", ("definitely-not-installed-pkg",))
+    with pytest.raises(ConfigError, match="definitely-not-installed-pkg"):
+        config.load(DEFAULT)

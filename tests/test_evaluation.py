@@ -1,0 +1,41 @@
+"""lm-eval, as wired here, scores our sentiment set exactly as a direct transformers computation."""
+
+import json
+import random
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from quantbench.evaluation import evaluate
+from quantbench.tasks import data_file
+
+TASK = {"type": "lm_eval", "task": "qb_sentiment", "num_fewshot": 0, "limit": 30, "seed": 42, "batch_size": 8}
+
+
+def direct_choice(model, tok, doc) -> int:
+    """Log-likelihood of each answer after the prompt, tokenised the way lm-eval's HFLM does."""
+    context = f"{doc['text']}\nQuestion: Is this sentence positive or negative?\nAnswer:"
+    scores = []
+    for choice in ("negative", "positive"):
+        whole = tok(context + " " + choice, add_special_tokens=False).input_ids
+        n_context = len(tok(context, add_special_tokens=False).input_ids)
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(torch.tensor([whole])).logits[0], -1)
+        scores.append(sum(logprobs[i - 1, whole[i]].item() for i in range(n_context, len(whole))))
+    return max(range(2), key=scores.__getitem__)
+
+
+def test_lm_eval_accuracy_equals_direct_computation(tiny_model):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    metrics, items = evaluate(model, tok, TASK, "cpu")
+
+    docs = [json.loads(line) for line in data_file("sentiment.jsonl").read_text().splitlines()]
+    expected_ids = sorted(random.Random(42).sample(range(len(docs)), 30))
+    assert sorted(i["doc_id"] for i in items) == expected_ids
+    for item in items:
+        doc = docs[item["doc_id"]]
+        assert item["target"] == doc["label"]
+        assert item["predicted"] == direct_choice(model, tok, doc), f"item {item['doc_id']}"
+    assert metrics["accuracy"] == sum(i["predicted"] == i["target"] for i in items) / 30
+    assert metrics["accuracy"] == metrics["lm_eval_metrics"]["acc,none"]

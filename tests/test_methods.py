@@ -1,0 +1,101 @@
+"""Every CPU method: quantize the tiny model, reload it in a fresh process, compare with fp32.
+
+The checks are specific to each method (stored tensor dtypes, bytes on disk, error band), so the
+test fails if a backend silently swaps one method for another or reloads broken weights.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from quantbench import artifacts, jobs
+from quantbench.methods import BACKENDS, with_defaults
+
+# method -> (backend params, dtype that must appear among stored weights, relative logit error band).
+# Bands measured on this model: bf16 0.006, 8-bit 0.007-0.010, 4-bit 0.10-0.17; they do not overlap.
+CPU_METHODS = {
+    "fp32": ({"backend": "baseline", "dtype": "float32"}, "F32", (0.0, 1e-6)),
+    "bf16": ({"backend": "baseline", "dtype": "bfloat16"}, "BF16", (1e-3, 0.015)),
+    "bnb-int8": ({"backend": "bitsandbytes", "bits": 8}, "I8", (2e-3, 0.03)),
+    "bnb-nf4": ({"backend": "bitsandbytes", "bits": 4, "quant_type": "nf4"}, "U8", (0.04, 0.3)),
+    "bnb-fp4": ({"backend": "bitsandbytes", "bits": 4, "quant_type": "fp4"}, "U8", (0.04, 0.3)),
+    "quanto-int8": ({"backend": "quanto", "bits": 8}, "I8", (2e-3, 0.03)),
+    "quanto-int4": ({"backend": "quanto", "bits": 4}, "U8", (0.04, 0.3)),
+}
+INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
+
+RELOAD = """
+import sys, torch
+from quantbench import artifacts
+model, tok, info = artifacts.load(sys.argv[1], "cpu")
+torch.save(model(torch.tensor({ids})).logits.float(), sys.argv[2])
+""".format(ids=INPUT_IDS)
+
+
+def stored_dtypes(folder: Path) -> set[str]:
+    dtypes = set()
+    for path in folder.glob("*.safetensors"):
+        with safe_open(path, "pt") as f:
+            dtypes |= {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+    return dtypes
+
+
+def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path) -> torch.Tensor:
+    out = tmp_path / "logits.pt"
+    subprocess.run([sys.executable, "-c", RELOAD, str(artifact), str(out)], check=True, capture_output=True)
+    return torch.load(out)
+
+
+@pytest.fixture(scope="module")
+def reference_logits(tiny_model_folder):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_folder, dtype=torch.float32)
+    return model(torch.tensor(INPUT_IDS)).logits
+
+
+@pytest.mark.parametrize("method", list(CPU_METHODS))
+def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_path):
+    entry, weight_dtype, (low, high) = CPU_METHODS[method]
+    backend = BACKENDS[entry["backend"]]
+    artifact = tmp_path / method
+    jobs.quantize(tiny_model_folder, artifact, model="tiny",
+                  method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
+                  device="cpu", country="USA")
+
+    info = artifacts.read_info(artifact)
+    assert info["backend"] == backend.name and info["method"] == method
+    assert weight_dtype in stored_dtypes(artifact)
+    assert info["size_bytes"] > 0 and info["files"]
+
+    logits = reload_logits_in_fresh_process(artifact, tmp_path)
+    error = ((logits - reference_logits).norm() / reference_logits.norm()).item()
+    assert low <= error <= high, f"{method}: relative logit error {error:.2e} outside [{low}, {high}]"
+
+
+def test_corrupt_artifact_is_refused(tiny_model_folder, tmp_path):
+    artifact = tmp_path / "fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny",
+                  method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}},
+                  device="cpu", country="USA")
+    weights = artifact / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # truncated, as by a full disk
+    with pytest.raises(artifacts.CorruptArtifact, match="model.safetensors.*rule quantize"):
+        artifacts.load(artifact, "cpu")
+
+
+def test_sizes_on_disk_follow_bit_width(tiny_model_folder, tmp_path):
+    sizes = {}
+    for method in ("fp32", "bnb-int8", "bnb-nf4"):
+        entry = CPU_METHODS[method][0]
+        backend = BACKENDS[entry["backend"]]
+        jobs.quantize(tiny_model_folder, tmp_path / method, model="tiny",
+                      method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
+                      device="cpu", country="USA")
+        sizes[method] = json.loads((tmp_path / method / "quantization.json").read_text())["size_bytes"]
+    assert sizes["fp32"] > sizes["bnb-int8"] > sizes["bnb-nf4"]

@@ -1,0 +1,84 @@
+"""The whole DAG through Snakemake on the tiny random Llama: every stage, then a no-op rerun."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = {
+    "fp32": {"backend": "baseline", "dtype": "float32"},
+    "bnb-int8": {"backend": "bitsandbytes", "bits": 8},
+    "bnb-nf4": {"backend": "bitsandbytes", "bits": 4},
+    "quanto-int8": {"backend": "quanto", "bits": 8},
+}
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", "gpu=1", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, tiny_model):
+    workdir = tmp_path_factory.mktemp("study")
+    config = {
+        "baseline": "fp32",
+        "models": {"tiny": {"source": f"path:{tiny_model}"}},
+        "methods": METHODS,
+        "tasks": {
+            "sentiment": {"type": "lm_eval", "task": "qb_sentiment", "limit": 20, "seed": 1},
+            "perplexity": {"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64},
+        },
+        "benchmark": {"batch_sizes": [1, 2], "prompt_tokens": 16, "new_tokens": 4, "warmup": 1, "iterations": 2,
+                      "idle_seconds": 0.2, "cooldown_seconds": 0},
+        "repetitions": {"evaluate": 1, "benchmark": 2},
+    }
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    first = snakemake(workdir)
+    assert first.returncode == 0, first.stderr[-5000:]
+    return workdir, first
+
+
+def test_run_table_has_one_row_per_run(study):
+    workdir, _ = study
+    runs = pd.read_csv(workdir / "results/tables/runs.csv")
+    assert len(runs) == 4 + 4 * 2 + 4 * 2 * 2  # quantize + evaluate + benchmark rows
+    assert runs.run_id.is_unique and set(runs.status) == {"ok"}
+    ev = runs[runs.kind == "evaluate"]
+    assert ev[ev.task == "sentiment"].accuracy.between(0, 1).all()
+    assert (ev[ev.task == "perplexity"].perplexity_token > 1).all()
+    bench = runs[runs.kind == "benchmark"]
+    for column in ("latency_p50_s", "latency_p99_s", "throughput_tokens_per_s", "peak_rss_mb", "energy_j",
+                   "net_energy_j", "co2_kg", "energy_per_token_j"):
+        assert bench[column].notna().all() and (bench[column] >= 0).all(), column
+    assert set(bench.energy_method) == {"codecarbon_estimate"}  # no counters on CI machines: say so
+    quant = runs[runs.kind == "quantize"].set_index("method")
+    assert quant.loc["fp32", "size_bytes"] > quant.loc["bnb-int8", "size_bytes"] > quant.loc["bnb-nf4", "size_bytes"]
+    assert quant.quantize_time_s.notna().all()
+
+
+def test_statistics_figures_and_report_exist(study):
+    workdir, first = study
+    stats = pd.read_csv(workdir / "results/analysis/stats.csv")
+    assert set(stats.test) >= {"mcnemar_exact", "kruskal_wallis", "cliffs_delta"}
+    for name in ("quality", "throughput"):
+        assert (workdir / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (workdir / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    html = (workdir / "results/report.html").read_text()
+    assert "quanto-int8" in html and "data:image/png;base64" in html
+    assert "results/report.html" in first.stdout + first.stderr  # the run says where its outputs are
+
+
+def test_second_run_does_nothing(study):
+    workdir, _ = study
+    t0 = time.perf_counter()
+    again = snakemake(workdir)
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert time.perf_counter() - t0 < 10

@@ -1,0 +1,62 @@
+"""Model sources resolve offline: local folder, installed package file, and a pinned hub snapshot."""
+
+import json
+import shutil
+
+import pytest
+
+from quantbench import sources
+from quantbench.jobs import fetch_model
+
+
+def test_parse_sources():
+    assert sources.parse("hf:org/name@abc123") == sources.Source("hf", "org/name", "abc123")
+    assert sources.parse("path:/m") == sources.Source("path", "/m")
+    assert str(sources.parse("package:pkg/f.gguf")) == "package:pkg/f.gguf"
+    with pytest.raises(ValueError, match="unknown source"):
+        sources.parse("s3:bucket/m")
+
+
+def test_path_source_copies_safetensors_and_records_checksums(tiny_model_folder, tiny_model):
+    manifest = json.loads((tiny_model_folder / "manifest.json").read_text())
+    assert manifest["source"] == f"path:{tiny_model}"
+    assert "model.safetensors" in manifest["files"]
+    assert len(manifest["files"]["model.safetensors"]) == 64
+
+
+def test_folder_with_only_pickled_weights_is_refused(tmp_path, tiny_model):
+    folder = tmp_path / "pickled"
+    folder.mkdir()
+    shutil.copy(tiny_model / "config.json", folder)
+    (folder / "pytorch_model.bin").write_bytes(b"not loaded")
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
+        fetch_model(f"path:{folder}", out)
+    assert not out.exists()  # nothing half-written left for a later run
+
+
+def test_package_source_resolves_inside_the_installed_package():
+    path = sources.package_file("quantbench/data/sentiment.jsonl")
+    assert path.is_file()
+    assert sources.problem("package:quantbench/data/nope.gguf").endswith("does not exist")
+
+
+def test_hub_source_uses_the_pinned_revision_from_the_cache(tmp_path, tiny_model, monkeypatch):
+    """The real huggingface_hub code path, against a local cache in the hub's layout, offline."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--acme--tiny"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for f in tiny_model.iterdir():
+        shutil.copy(f, snapshot / f.name)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+
+    out = tmp_path / "fetched"
+    fetch_model(f"hf:acme/tiny@{commit}", out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["commit"] == commit
+    assert (out / "model.safetensors").read_bytes() == (tiny_model / "model.safetensors").read_bytes()
