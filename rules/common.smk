@@ -1,0 +1,76 @@
+# Config validation (before any job), wildcard constraints, and the small input functions.
+import os
+import re
+
+from snakemake.exceptions import WorkflowError
+
+from quantbench.config import ConfigError, load
+
+try:
+    STUDY = load(config)
+except ConfigError as err:
+    raise WorkflowError(str(err))
+
+BASELINE = STUDY.baseline
+DEVICE = STUDY.settings["device"]
+COUNTRY = STUDY.settings["energy"]["country_iso_code"]
+# Torch jobs take every core they are given, so measured jobs never share the CPU.
+TORCH_THREADS = STUDY.settings.get("threads", workflow.cores)
+FIGURES = ["quality", "throughput"]
+R_SCRIPTS = os.path.join(workflow.basedir, "analysis")
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    model=_alternatives(STUDY.models),
+    method=_alternatives(STUDY.methods),
+    task=_alternatives(STUDY.tasks),
+    rep=r"\d+",
+    batch=r"\d+",
+
+
+def method_params(wildcards):
+    m = STUDY.methods[wildcards.method]
+    return {"name": m.name, "backend": m.backend, "params": m.params}
+
+
+def eval_records():
+    return expand(
+        "results/eval/{model}/{method}/{task}/{rep}.json",
+        model=STUDY.models,
+        method=STUDY.methods,
+        task=STUDY.tasks,
+        rep=range(1, STUDY.repetitions["evaluate"] + 1),
+    )
+
+
+def bench_records():
+    return expand(
+        "results/bench/{model}/{method}/bs{batch}/{rep}.json",
+        model=STUDY.models,
+        method=STUDY.methods,
+        batch=STUDY.benchmark["batch_sizes"],
+        rep=range(1, STUDY.repetitions["benchmark"] + 1),
+    )
+
+
+def figure_files():
+    return expand("results/figures/{name}.{ext}", name=FIGURES, ext=["png", "pdf"])
+
+
+def final_outputs():
+    return ["results/tables/runs.csv", "results/analysis/stats.csv", *figure_files(), "results/report.html"]
+
+
+def print_outputs():
+    print("\nquantbench finished. Outputs:")
+    for label, path in [
+        ("run table", "results/tables/runs.csv"),
+        ("statistics", "results/analysis/stats.csv"),
+        ("figures", "results/figures/"),
+        ("report", "results/report.html"),
+    ]:
+        print(f"  {label:<11} {os.path.abspath(path)}")

@@ -1,0 +1,19 @@
+rule evaluate:
+    input:
+        artifact="results/quantized/{model}/{method}",
+    output:
+        record="results/eval/{model}/{method}/{task}/{rep}.json",
+        item_log="results/eval/{model}/{method}/{task}/{rep}.items.jsonl",
+    params:
+        task=lambda wc: STUDY.tasks[wc.task],
+        device=DEVICE,
+        country=COUNTRY,
+    threads: TORCH_THREADS
+    resources:
+        gpu=1,
+    conda:
+        "../envs/quantbench.yaml"
+    log:
+        "results/logs/evaluate/{model}/{method}/{task}/{rep}.log",
+    script:
+        "../workflow/scripts/evaluate.py"

@@ -1,0 +1,18 @@
+rule quantize:
+    input:
+        model="resources/models/{model}",
+    output:
+        artifact=directory("results/quantized/{model}/{method}"),
+    params:
+        method=method_params,
+        device=DEVICE,
+        country=COUNTRY,
+    threads: TORCH_THREADS
+    resources:
+        gpu=1,
+    conda:
+        "../envs/quantbench.yaml"
+    log:
+        "results/logs/quantize/{model}/{method}.log",
+    script:
+        "../workflow/scripts/quantize.py"

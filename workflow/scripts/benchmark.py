@@ -1,0 +1,15 @@
+"""Snakemake adapter: artifact x batch size -> benchmark record (quantbench.jobs.run_benchmark)."""
+from pathlib import Path
+
+from quantbench import jobs
+
+jobs.setup(snakemake.log[0], snakemake.threads)
+wc = snakemake.wildcards
+jobs.run_benchmark(
+    Path(snakemake.input.artifact),
+    Path(snakemake.output.record),
+    ids={"model": wc.model, "method": wc.method, "batch_size": int(wc.batch), "rep": int(wc.rep)},
+    settings=snakemake.params.settings,
+    device=snakemake.params.device,
+    country=snakemake.params.country,
+)

@@ -1,0 +1,16 @@
+"""Snakemake adapter: artifact x task -> evaluation record + per-item log (quantbench.jobs.evaluate)."""
+from pathlib import Path
+
+from quantbench import jobs
+
+jobs.setup(snakemake.log[0], snakemake.threads)
+wc = snakemake.wildcards
+jobs.evaluate(
+    Path(snakemake.input.artifact),
+    Path(snakemake.output.record),
+    Path(snakemake.output.item_log),
+    ids={"model": wc.model, "method": wc.method, "task": wc.task, "rep": int(wc.rep)},
+    task=snakemake.params.task,
+    device=snakemake.params.device,
+    country=snakemake.params.country,
+)

@@ -1,0 +1,14 @@
+"""Snakemake adapter: model folder -> quantized artifact (quantbench.jobs.quantize)."""
+from pathlib import Path
+
+from quantbench import jobs
+
+jobs.setup(snakemake.log[0], snakemake.threads)
+jobs.quantize(
+    Path(snakemake.input.model),
+    Path(snakemake.output.artifact),
+    model=snakemake.wildcards.model,
+    method=snakemake.params.method,
+    device=snakemake.params.device,
+    country=snakemake.params.country,
+)

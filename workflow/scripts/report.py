@@ -1,0 +1,9 @@
+"""Snakemake adapter: tables, statistics and figures -> results/report.html."""
+from pathlib import Path
+
+from quantbench import jobs, report
+
+jobs.setup(snakemake.log[0])
+i = snakemake.input
+report.render(Path(i.runs), Path(i.stats), [Path(p) for p in i.pngs],
+              [Path(m) / "manifest.json" for m in i.models], Path(snakemake.output.html))
