@@ -23,12 +23,21 @@ def _energy(block: dict[str, Any] | None) -> dict[str, Any]:
     return {k: block.get(k) for k in ENERGY}
 
 
+def _environment(env: dict[str, Any]) -> dict[str, Any]:
+    """The environment columns: where and with what a run was measured."""
+    libraries = env.get("libraries", {})
+    return {"device": env["device"], "host": env.get("host"), "cpu": env.get("cpu"), "gpu": env.get("gpu"),
+            "torch_version": libraries.get("torch"), "transformers_version": libraries.get("transformers"),
+            "git_revision": env.get("git_revision")}
+
+
 def quantize_row(info: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": f"{info['model']}/{info['method']}/quantize", "kind": "quantize", "status": "ok",
         "model": info["model"], "method": info["method"], "backend": info["backend"], "bits": info["bits"],
-        "device": info["device"], "size_bytes": info["size_bytes"], "quantize_time_s": info["wall_time_s"],
+        "size_bytes": info["size_bytes"], "quantize_time_s": info["wall_time_s"],
         **_energy(info["energy"]), "started": info["started"], "ended": info["ended"],
+        **_environment(info["environment"]),
     }
 
 
@@ -37,8 +46,8 @@ def record_row(record: dict[str, Any]) -> dict[str, Any]:
     energy = metrics.pop("energy", None)
     metrics.pop("lm_eval_metrics", None)
     row = {k: record.get(k) for k in IDS if k in record}
-    row.update(status="ok", device=record["environment"]["device"], size_bytes=record["size_bytes"],
-               load_time_s=record["load_time_s"], started=record["started"], ended=record.get("ended"))
+    row.update(status="ok", size_bytes=record["size_bytes"], load_time_s=record["load_time_s"],
+               started=record["started"], ended=record.get("ended"), **_environment(record["environment"]))
     row.update(metrics)
     if energy is not None:
         row.update(_energy(energy))

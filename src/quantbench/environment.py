@@ -27,8 +27,10 @@ def _cpu_model() -> str:
 
 
 def _git_revision() -> str | None:
+    """The revision of the quantbench checkout that ran (with -dirty for uncommitted changes)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=40"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).parent)
         return out.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -48,33 +48,29 @@ def quantize(model_dir: Path, out: Path, *, model: str, method: dict[str, Any], 
                            params=method["params"], device=device, country_iso_code=country)
 
 
-def _record(kind: str, run_id: str, ids: dict[str, Any], info: dict, device: str, started: str,
-            load_s: float) -> dict:
-    return {
-        "run_id": run_id,
-        "kind": kind,
-        **ids,
-        "backend": info["backend"],
-        "bits": info["bits"],
-        "size_bytes": info["size_bytes"],
-        "load_time_s": load_s,
-        "started": started,
-        "environment": describe(device),
-    }
+class _LoadedRun:
+    """A run's model loaded for inference, and the record fields every run shares."""
+
+    def __init__(self, kind: str, run_id: str, artifact: Path, ids: dict[str, Any], device: str):
+        self.device = resolve_device(device)
+        started = now()
+        t0 = time.perf_counter()
+        self.model, self.tokenizer, info = artifacts.load(artifact, self.device)
+        self.record = {
+            "run_id": run_id, "kind": kind, **ids,
+            "backend": info["backend"], "bits": info["bits"], "size_bytes": info["size_bytes"],
+            "load_time_s": time.perf_counter() - t0, "started": started,
+            "environment": describe(self.device),
+        }
 
 
 def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
              device: str, country: str) -> None:
-    device = resolve_device(device)
-    started = now()
+    run = _LoadedRun("evaluate", f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}", artifact, ids, device)
     t0 = time.perf_counter()
-    model, tokenizer, info = artifacts.load(artifact, device)
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    with EnergyMeter(device, country).measure() as box:
-        metrics, items = evaluation.evaluate(model, tokenizer, task, device)
-    run_id = f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
-    record = _record("evaluate", run_id, ids, info, device, started, load_s)
+    with EnergyMeter(run.device, country).measure() as box:
+        metrics, items = evaluation.evaluate(run.model, run.tokenizer, task, run.device)
+    record = run.record
     record.update(task_type=task["type"], metrics={**metrics, "energy": box.reading.as_dict()},
                   eval_time_s=time.perf_counter() - t0, ended=now())
     atomic.write_text(items_out, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n" for i in items))
@@ -84,20 +80,16 @@ def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any],
 
 def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: dict[str, Any], device: str,
                   country: str) -> None:
-    device = resolve_device(device)
-    started = now()
-    t0 = time.perf_counter()
-    model, tokenizer, info = artifacts.load(artifact, device)
-    load_s = time.perf_counter() - t0
+    run = _LoadedRun("benchmark", f"{ids['model']}/{ids['method']}/bs{ids['batch_size']}/{ids['rep']}", artifact,
+                     ids, device)
     time.sleep(settings["cooldown_seconds"])  # let the previous job's heat and clocks settle
     text = tasks.text_path("qb_perplexity").read_text()
     metrics = benchmark.run(
-        model, tokenizer, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
+        run.model, run.tokenizer, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
         new_tokens=settings["new_tokens"], warmup=settings["warmup"], iterations=settings["iterations"],
-        device=device, meter=EnergyMeter(device, country), idle_seconds=settings["idle_seconds"],
+        device=run.device, meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
     )
-    run_id = f"{ids['model']}/{ids['method']}/bs{ids['batch_size']}/{ids['rep']}"
-    record = _record("benchmark", run_id, ids, info, device, started, load_s)
+    record = run.record
     record.update(metrics=metrics, ended=now())
     atomic.write_json(out, record)
     log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

@@ -16,6 +16,9 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px soli
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:14px}"""
 
 
+ENVIRONMENT = ["host", "device", "cpu", "gpu", "torch_version", "transformers_version", "git_revision"]
+
+
 def quality_table(runs: pd.DataFrame) -> pd.DataFrame:
     ev = runs[(runs.kind == "evaluate") & (runs.status == "ok")].copy()
     ev["value"] = ev["accuracy"].fillna(ev.get("perplexity_token"))
@@ -49,11 +52,12 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
     stats = pd.read_csv(stats_csv)
     skipped = runs[runs.status == "skipped"]
     notes = [json.loads(Path(m).read_text()).get("note") for m in manifests]
-    env = runs.drop_duplicates("device")[["device"]].to_dict("records")
+    env_columns = [c for c in ENVIRONMENT if c in runs.columns]
+    environment = runs[runs.status == "ok"].drop_duplicates(env_columns)[env_columns]
     parts = [
         f"<!doctype html><meta charset=utf-8><title>quantbench report</title><style>{STYLE}</style>",
         "<h1>quantbench report</h1>",
-        f"<p class=note>{len(runs)} runs; devices: {html.escape(str(env))}. "
+        f"<p class=note>{len(runs)} runs. "
         "Energy figures name the method that measured them: <code>codecarbon_estimate</code> is an estimate "
         "(no hardware counter was readable), <code>nvml_counter</code>/<code>rapl</code> are counters.</p>",
         *[f"<p class=note>{html.escape(n)}</p>" for n in notes if n],
@@ -65,6 +69,7 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         stats.to_html(index=False, na_rep=""),
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
     ]
+    parts += ["<h2>Environment</h2>", environment.to_html(index=False, na_rep="")]
     if not skipped.empty:
         parts += ["<h2>Skipped methods</h2>", skipped[["model", "method", "reason"]].to_html(index=False)]
     atomic.write_text(out, "\n".join(parts))

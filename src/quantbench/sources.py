@@ -7,6 +7,7 @@ under resources/models/{model}/ with a manifest.json saying where it came from.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +80,20 @@ def fetch(text: str, out: Path) -> dict:
             _copy_model_files(path if path.is_dir() else path.parent, out)
     if not any(out.glob("*.safetensors")):
         raise FileNotFoundError(f"{source}: no *.safetensors weights found (pickled weights are not loaded)")
+    _refuse_custom_code(source, out)
     manifest["files"] = folder_checksums(out)
     return manifest
+
+
+class UnsafeModel(ValueError):
+    """The model needs code shipped inside its folder, which quantbench never runs."""
+
+
+def _refuse_custom_code(source: Source, folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text()) if (folder / "config.json").is_file() else {}
+    if "auto_map" in config:
+        raise UnsafeModel(f"{source}: config.json maps to custom modeling code ({sorted(config['auto_map'])}); "
+                          "quantbench loads only architectures built into transformers (trust_remote_code=False)")
 
 
 def _hub_snapshot(source: Source) -> tuple[Path, str]:
