@@ -7,6 +7,13 @@ save_both <- function(plot, stem, width, height) {
   ggsave(paste0(stem, ".pdf"), plot, width = width, height = height)
 }
 
+# A figure that says why it is empty (every run of this kind failed or was skipped).
+empty_figure <- function(title, stem) {
+  p <- ggplot() + annotate("text", x = 0, y = 0, label = "no successful runs to show") +
+    labs(title = title) + theme_void()
+  save_both(p, stem, 6, 3)
+}
+
 method_order <- function(runs) {
   q <- runs[runs$kind == "quantize" & runs$status == "ok", ]
   q$method[order(-q$bits, q$method)]
@@ -15,6 +22,7 @@ method_order <- function(runs) {
 # Accuracy per task and token perplexity, one bar per method (mean over repetitions).
 accuracy_figure <- function(runs, stem) {
   ev <- runs[runs$kind == "evaluate" & runs$status == "ok", ]
+  if (nrow(ev) == 0) return(empty_figure("Quality per method", stem))
   ev$value <- ifelse(is.na(ev$accuracy), ev$perplexity_token, ev$accuracy)
   ev$panel <- ifelse(is.na(ev$accuracy), paste0(ev$task, ": token perplexity (lower is better)"),
                      paste0(ev$task, ": accuracy"))
@@ -32,6 +40,7 @@ accuracy_figure <- function(runs, stem) {
 # Generation throughput vs batch size, mean and range over repetitions.
 throughput_figure <- function(runs, stem) {
   b <- runs[runs$kind == "benchmark" & runs$status == "ok", ]
+  if (nrow(b) == 0) return(empty_figure("Throughput vs batch size", stem))
   b$method <- factor(b$method, levels = method_order(runs))
   p <- ggplot(b, aes(batch_size, throughput_tokens_per_s, colour = method)) +
     stat_summary(fun = mean, geom = "line") +

@@ -4,9 +4,10 @@ rule aggregate:
         evals=eval_records(),
         benches=bench_records(),
     output:
-        runs="results/tables/runs.csv",
-        parquet="results/tables/runs.parquet",
-        item_table="results/tables/items.csv",
+        # update(): Snakemake keeps the previous table and restores it if this job fails or is killed
+        runs=update("results/tables/runs.csv"),
+        parquet=update("results/tables/runs.parquet"),
+        item_table=update("results/tables/items.csv"),
     params:
         results=lambda wildcards, output: os.path.dirname(os.path.dirname(output.runs)),
         skipped=STUDY.skipped,

@@ -6,6 +6,7 @@ rule benchmark:
     params:
         settings=STUDY.benchmark,
         device=DEVICE,
+        on_error=ON_ERROR,
         country=COUNTRY,
     threads: TORCH_THREADS
     resources:

@@ -4,15 +4,18 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-from quantbench.config import ConfigError, load
+from quantbench.config import ConfigError, check_file, load
 
 try:
+    for path in [*workflow.overwrite_configfiles, *workflow.configfiles]:
+        check_file(path)
     STUDY = load(config)
 except ConfigError as err:
     raise WorkflowError(str(err))
 
 BASELINE = STUDY.baseline
 DEVICE = STUDY.settings["device"]
+ON_ERROR = STUDY.settings["on_error"]
 COUNTRY = STUDY.settings["energy"]["country_iso_code"]
 # Torch jobs take every core they are given, so measured jobs never share the CPU.
 TORCH_THREADS = STUDY.settings.get("threads", workflow.cores)
@@ -66,11 +69,20 @@ def final_outputs():
 
 
 def print_outputs():
+    import pandas as pd
+
+    runs = pd.read_csv("results/tables/runs.csv")
+    problems = runs[runs.status != "ok"]
+    if not problems.empty:
+        print(f"\n{len(problems)} runs did not produce results:")
+        for row in problems.itertuples():
+            print(f"  {row.status:<8} {row.run_id}: {getattr(row, 'error', None) or getattr(row, 'reason', '')}")
     print("\nquantbench finished. Outputs:")
     for label, path in [
         ("run table", "results/tables/runs.csv"),
         ("statistics", "results/analysis/stats.csv"),
         ("figures", "results/figures/"),
         ("report", "results/report.html"),
+        ("job logs", "results/logs/"),
     ]:
         print(f"  {label:<11} {os.path.abspath(path)}")

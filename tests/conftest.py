@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from workflow_runner import snakemake, write_study
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def build_tiny_model(folder: Path, seed: int = 0) -> Path:
@@ -51,3 +51,12 @@ def tiny_model_folder(tmp_path_factory, tiny_model) -> Path:
     fetch_model(f"path:{tiny_model}", out)
     assert json.loads((out / "manifest.json").read_text())["kind"] == "path"
     return out
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory, tiny_model):
+    """The tiny study run once, uninterrupted: (workdir, completed process)."""
+    workdir = write_study(tmp_path_factory.mktemp("study"), tiny_model)
+    first = snakemake(workdir)
+    assert first.returncode == 0, first.stderr[-5000:]
+    return workdir, first

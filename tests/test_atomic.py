@@ -33,3 +33,13 @@ def test_folder_never_merges_into_existing_content(tmp_path):
             (tmp / "new").write_text("y")
     assert sorted(p.name for p in target.iterdir()) == ["old"]
     assert [p.name for p in tmp_path.iterdir()] == ["artifact"]
+
+
+def test_temporaries_of_a_killed_writer_are_cleared_on_the_next_write(tmp_path):
+    target = tmp_path / "artifact"
+    (tmp_path / ".artifact.tmp-dead1").mkdir()
+    (tmp_path / ".artifact.tmp-dead1" / "half.safetensors").write_text("x")
+    (tmp_path / ".other.tmp-keep").write_text("not ours")
+    with atomic_path(target, directory=True) as tmp:
+        (tmp / "ok").write_text("y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-keep", "artifact"]

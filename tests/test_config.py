@@ -47,6 +47,12 @@ BROKEN = {
     "stride above context": (lambda c: c["tasks"]["perplexity"].update(stride=1024), "tasks.perplexity", "stride"),
     "missing text": (lambda c: c["tasks"]["perplexity"].update(text="path:/no/such.txt"), "tasks.perplexity", "does not exist"),
     "bad country": (lambda c: c["energy"].update(country_iso_code="sweden"), "energy.country_iso_code", ""),
+    "unknown country": (lambda c: c["energy"].update(country_iso_code="XYZ"), "energy.country_iso_code", "SWE"),
+    "few-shot above task size": (lambda c: c["tasks"]["sentiment"].update(num_fewshot=500), "tasks.sentiment",
+                                 "120 items"),
+    "negative few-shot": (lambda c: c["tasks"]["sentiment"].update(num_fewshot=-1), "tasks.sentiment", ""),
+    "string repetitions": (lambda c: c["repetitions"].update(evaluate="3"), "repetitions.evaluate", ""),
+    "bad model name": (lambda c: c["models"].update({"bad/name": {"source": "hf:a/b@c"}}), "models", "bad/name"),
     "unknown top-level key": (lambda c: c.update(modles={}), "<top level>", "modles"),
     "baseline not a method": (lambda c: c.update(baseline="fp16"), "baseline", "fp32"),
     "bad device": (lambda c: c.update(device="tpu"), "device", "cuda"),
@@ -85,3 +91,23 @@ def test_missing_backend_package_is_reported(monkeypatch):
     monkeypatch.setattr(BACKENDS["quanto"], "packages", ("definitely-not-installed-pkg",))
     with pytest.raises(ConfigError, match="definitely-not-installed-pkg"):
         config.load(DEFAULT)
+
+
+def test_duplicate_names_in_the_file_are_refused(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("models: {m: {source: 'hf:a/b@c'}}\nmethods:\n  fp32: {backend: baseline}\n"
+                    "  fp32: {backend: quanto, bits: 8}\ntasks: {}\n")
+    with pytest.raises(ConfigError, match="'fp32' is given twice \\(line 4\\)"):
+        config.check_file(path)
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    """The real entry point: a clear message naming the key, exit code 1, nothing under results/."""
+    from workflow_runner import snakemake
+
+    raw = with_change(lambda c: c["methods"]["bnb-int8"].update(bits=3))
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(raw))
+    done = snakemake(tmp_path)
+    assert done.returncode == 1
+    assert "config key 'methods.bnb-int8.bits': 3 is not one of [4, 8]" in done.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

@@ -1,48 +1,10 @@
 """The whole DAG through Snakemake on the tiny random Llama: every stage, then a no-op rerun."""
 
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
-import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-METHODS = {
-    "fp32": {"backend": "baseline", "dtype": "float32"},
-    "bnb-int8": {"backend": "bitsandbytes", "bits": 8},
-    "bnb-nf4": {"backend": "bitsandbytes", "bits": 4},
-    "quanto-int8": {"backend": "quanto", "bits": 8},
-}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", "gpu=1", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory, tiny_model):
-    workdir = tmp_path_factory.mktemp("study")
-    config = {
-        "baseline": "fp32",
-        "models": {"tiny": {"source": f"path:{tiny_model}"}},
-        "methods": METHODS,
-        "tasks": {
-            "sentiment": {"type": "lm_eval", "task": "qb_sentiment", "limit": 20, "seed": 1},
-            "perplexity": {"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64},
-        },
-        "benchmark": {"batch_sizes": [1, 2], "prompt_tokens": 16, "new_tokens": 4, "warmup": 1, "iterations": 2,
-                      "idle_seconds": 0.2, "cooldown_seconds": 0},
-        "repetitions": {"evaluate": 1, "benchmark": 2},
-    }
-    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
-    first = snakemake(workdir)
-    assert first.returncode == 0, first.stderr[-5000:]
-    return workdir, first
+from workflow_runner import snakemake
 
 
 def test_run_table_has_one_row_per_run(study):

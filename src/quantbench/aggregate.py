@@ -31,7 +31,13 @@ def _environment(env: dict[str, Any]) -> dict[str, Any]:
             "git_revision": env.get("git_revision")}
 
 
+def _failed_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k in IDS or k in ("error", "ended")}
+
+
 def quantize_row(info: dict[str, Any]) -> dict[str, Any]:
+    if info.get("status") == "failed":
+        return {"run_id": f"{info['model']}/{info['method']}/quantize", "kind": "quantize", **_failed_row(info)}
     return {
         "run_id": f"{info['model']}/{info['method']}/quantize", "kind": "quantize", "status": "ok",
         "model": info["model"], "method": info["method"], "backend": info["backend"], "bits": info["bits"],
@@ -42,6 +48,8 @@ def quantize_row(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def record_row(record: dict[str, Any]) -> dict[str, Any]:
+    if record.get("status") == "failed":
+        return _failed_row(record)
     metrics = dict(record["metrics"])
     energy = metrics.pop("energy", None)
     metrics.pop("lm_eval_metrics", None)

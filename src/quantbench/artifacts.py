@@ -11,6 +11,7 @@ from typing import Any
 from .checksums import CorruptArtifact, folder_bytes, folder_checksums, verify  # noqa: F401 (re-export)
 from .energy import EnergyMeter
 from .environment import describe, now
+from .failures import ArtifactFailed
 from .methods import get_backend
 
 INFO = "quantization.json"
@@ -28,6 +29,7 @@ def quantize(source: Path, out: Path, *, model: str, method: str, backend: str, 
     with meter.measure() as box:
         impl.quantize(source, out, params, device)
     info = {
+        "status": "ok",
         "model": model,
         "method": method,
         "backend": backend,
@@ -50,6 +52,13 @@ def quantize(source: Path, out: Path, *, model: str, method: str, backend: str, 
     return info
 
 
+def write_failure(out: Path, *, model: str, method: str, backend: str, error: str) -> None:
+    """Mark `out` as a failed quantization (on_error: skip), so downstream jobs record why, not retry."""
+    info = {"status": "failed", "model": model, "method": method, "backend": backend, "error": error,
+            "ended": now()}
+    (out / INFO).write_text(json.dumps(info, indent=2))
+
+
 def read_info(artifact: Path) -> dict:
     return json.loads((Path(artifact) / INFO).read_text())
 
@@ -60,6 +69,8 @@ def load(artifact: Path, device: str):
 
     artifact = Path(artifact)
     info = read_info(artifact)
+    if info.get("status") == "failed":
+        raise ArtifactFailed(f"no model: {info['error']}")
     verify(artifact, info["files"], f"delete {artifact} and rerun snakemake (rule quantize) to rebuild it")
     model = get_backend(info["backend"]).load(artifact, info["params"], device)
     tokenizer = AutoTokenizer.from_pretrained(artifact)

@@ -14,6 +14,8 @@ from typing import Iterator
 def _tmp_sibling(target: Path, directory: bool) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{target.name}.tmp-"
+    for stale in target.parent.glob(prefix + "*"):  # left by a killed job writing this same target
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
     if directory:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
     fd, name = tempfile.mkstemp(prefix=prefix, dir=target.parent)

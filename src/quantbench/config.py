@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 
 from . import sources, tasks
 from .methods import BACKENDS, method_schema, with_defaults
@@ -77,6 +79,35 @@ def _fill_defaults(schema_props: dict[str, Any], data: dict[str, Any]) -> dict[s
     return filled
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice (plain YAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"config key '{key}' is given twice (line {key_node.start_mark.line + 1}); "
+                                  "names of models, methods and tasks must be unique")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_file(path: str | Path) -> None:
+    """Reject YAML config files with duplicate keys, which the parsed dict can no longer show."""
+    with open(path) as f:
+        yaml.load(f, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def known_countries() -> set[str]:
+    """ISO alpha-3 codes codecarbon has carbon-intensity data for (offline)."""
+    try:
+        data = resources.files("codecarbon").joinpath("data/private_infra/global_energy_mix.json")
+        return set(json.loads(data.read_text()))
+    except (ModuleNotFoundError, FileNotFoundError):
+        return set()
+
+
 def load(raw: dict[str, Any]) -> Study:
     """Validate `raw` (the parsed YAML) and return the study; raise ConfigError naming the key."""
     schema_ = schema()
@@ -86,6 +117,11 @@ def load(raw: dict[str, Any]) -> Study:
     for section in ("benchmark", "repetitions", "energy"):
         settings[section] = _fill_defaults(props[section]["properties"], raw.get(section, {}))
 
+    country = settings["energy"]["country_iso_code"]
+    countries = known_countries()
+    if countries and country not in countries:
+        raise ConfigError(f"config key 'energy.country_iso_code': {country!r} is not a country codecarbon knows; "
+                          "use an ISO 3166-1 alpha-3 code such as USA, DEU, FRA, SWE")
     for name, model in raw["models"].items():
         problem = sources.problem(model["source"])
         if problem:

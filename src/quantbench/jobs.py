@@ -14,6 +14,7 @@ from . import artifacts, atomic, benchmark, evaluation, sources, tasks
 from .devices import resolve_device
 from .energy import EnergyMeter
 from .environment import describe, now
+from .failures import guarded
 
 log = logging.getLogger("quantbench")
 
@@ -41,11 +42,21 @@ def fetch_model(source: str, out: Path) -> None:
     log.info("fetched %s into %s", source, out)
 
 
-def quantize(model_dir: Path, out: Path, *, model: str, method: dict[str, Any], device: str, country: str) -> None:
-    device = resolve_device(device)
-    with atomic.atomic_path(out, directory=True) as tmp:
-        artifacts.quantize(Path(model_dir), tmp, model=model, method=method["name"], backend=method["backend"],
-                           params=method["params"], device=device, country_iso_code=country)
+def quantize(model_dir: Path, out: Path, *, model: str, method: dict[str, Any], device: str, country: str,
+             on_error: str = "error") -> None:
+    def record_failure(message: str) -> None:
+        with atomic.atomic_path(out, directory=True) as tmp:
+            artifacts.write_failure(tmp, model=model, method=method["name"], backend=method["backend"], error=message)
+
+    with guarded(f"quantize {model}/{method['name']}", on_error, record_failure):
+        device = resolve_device(device)
+        with atomic.atomic_path(out, directory=True) as tmp:
+            artifacts.quantize(Path(model_dir), tmp, model=model, method=method["name"], backend=method["backend"],
+                               params=method["params"], device=device, country_iso_code=country)
+
+
+def _failed_record(kind: str, run_id: str, ids: dict[str, Any], message: str) -> dict:
+    return {"run_id": run_id, "kind": kind, "status": "failed", "error": message, **ids, "ended": now()}
 
 
 class _LoadedRun:
@@ -65,31 +76,43 @@ class _LoadedRun:
 
 
 def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
-             device: str, country: str) -> None:
-    run = _LoadedRun("evaluate", f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}", artifact, ids, device)
-    t0 = time.perf_counter()
-    with EnergyMeter(run.device, country).measure() as box:
-        metrics, items = evaluation.evaluate(run.model, run.tokenizer, task, run.device)
-    record = run.record
-    record.update(task_type=task["type"], metrics={**metrics, "energy": box.reading.as_dict()},
-                  eval_time_s=time.perf_counter() - t0, ended=now())
-    atomic.write_text(items_out, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n" for i in items))
-    atomic.write_json(out, record)
-    log.info("evaluated %s: %s", record["run_id"], {k: v for k, v in metrics.items() if isinstance(v, float)})
+             device: str, country: str, on_error: str = "error") -> None:
+    run_id = f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
+
+    def record_failure(message: str) -> None:
+        atomic.write_text(items_out, "")
+        atomic.write_json(out, _failed_record("evaluate", run_id, ids, message))
+
+    with guarded(f"evaluate {run_id}", on_error, record_failure):
+        run = _LoadedRun("evaluate", run_id, artifact, ids, device)
+        t0 = time.perf_counter()
+        with EnergyMeter(run.device, country).measure() as box:
+            metrics, items = evaluation.evaluate(run.model, run.tokenizer, task, run.device)
+        record = run.record
+        record.update(task_type=task["type"], metrics={**metrics, "energy": box.reading.as_dict()},
+                      eval_time_s=time.perf_counter() - t0, ended=now())
+        atomic.write_text(items_out, "".join(json.dumps({"run_id": run_id, **i}) + "\n" for i in items))
+        atomic.write_json(out, record)
+        log.info("evaluated %s: %s", run_id, {k: v for k, v in metrics.items() if isinstance(v, float)})
 
 
 def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: dict[str, Any], device: str,
-                  country: str) -> None:
-    run = _LoadedRun("benchmark", f"{ids['model']}/{ids['method']}/bs{ids['batch_size']}/{ids['rep']}", artifact,
-                     ids, device)
-    time.sleep(settings["cooldown_seconds"])  # let the previous job's heat and clocks settle
-    text = tasks.text_path("qb_perplexity").read_text()
-    metrics = benchmark.run(
-        run.model, run.tokenizer, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
-        new_tokens=settings["new_tokens"], warmup=settings["warmup"], iterations=settings["iterations"],
-        device=run.device, meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
-    )
-    record = run.record
-    record.update(metrics=metrics, ended=now())
-    atomic.write_json(out, record)
-    log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])
+                  country: str, on_error: str = "error") -> None:
+    run_id = f"{ids['model']}/{ids['method']}/bs{ids['batch_size']}/{ids['rep']}"
+
+    def record_failure(message: str) -> None:
+        atomic.write_json(out, _failed_record("benchmark", run_id, ids, message))
+
+    with guarded(f"benchmark {run_id}", on_error, record_failure):
+        run = _LoadedRun("benchmark", run_id, artifact, ids, device)
+        time.sleep(settings["cooldown_seconds"])  # let the previous job's heat and clocks settle
+        text = tasks.text_path("qb_perplexity").read_text()
+        metrics = benchmark.run(
+            run.model, run.tokenizer, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
+            new_tokens=settings["new_tokens"], warmup=settings["warmup"], iterations=settings["iterations"],
+            device=run.device, meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
+        )
+        record = run.record
+        record.update(metrics=metrics, ended=now())
+        atomic.write_json(out, record)
+        log.info("benchmarked %s: %.1f tokens/s", run_id, metrics["throughput_tokens_per_s"])

@@ -16,6 +16,9 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px soli
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:14px}"""
 
 
+COLUMNS_USED = ["task", "batch_size", "rep", "accuracy", "perplexity_token", "size_bytes", "quantize_time_s",
+                "throughput_tokens_per_s", "latency_p50_s", "peak_rss_mb", "energy_per_token_j", "co2_kg",
+                "energy_method", "reason", "error"]
 ENVIRONMENT = ["host", "device", "cpu", "gpu", "torch_version", "transformers_version", "git_revision"]
 
 
@@ -49,8 +52,9 @@ def _figure(png: Path) -> str:
 
 def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Path], out: Path) -> None:
     runs = pd.read_csv(runs_csv)
+    runs = runs.reindex(columns=runs.columns.union(COLUMNS_USED, sort=False))  # all failed: columns missing
     stats = pd.read_csv(stats_csv)
-    skipped = runs[runs.status == "skipped"]
+    problems = runs[runs.status != "ok"]
     notes = [json.loads(Path(m).read_text()).get("note") for m in manifests]
     env_columns = [c for c in ENVIRONMENT if c in runs.columns]
     environment = runs[runs.status == "ok"].drop_duplicates(env_columns)[env_columns]
@@ -70,6 +74,7 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
     ]
     parts += ["<h2>Environment</h2>", environment.to_html(index=False, na_rep="")]
-    if not skipped.empty:
-        parts += ["<h2>Skipped methods</h2>", skipped[["model", "method", "reason"]].to_html(index=False)]
+    if not problems.empty:
+        parts += ["<h2>Runs without results</h2>",
+                  problems[["run_id", "status", "reason", "error"]].to_html(index=False, na_rep="")]
     atomic.write_text(out, "\n".join(parts))

@@ -47,8 +47,13 @@ def problem(task: dict[str, Any]) -> str | None:
     """A config-time check of one task entry; None when it looks runnable."""
     if task["type"] == "lm_eval":
         name = task["task"]
-        if name.startswith("qb_") and name not in BUILTIN_CHOICE_TASKS:
+        if not name.startswith("qb_"):
+            return None  # an lm-eval task: known only once lm-eval indexes its tasks, at run time
+        if name not in BUILTIN_CHOICE_TASKS:
             return f"unknown built-in task {name!r}; built-in: {sorted(BUILTIN_CHOICE_TASKS)}"
+        n_items = len(data_file(BUILTIN_CHOICE_TASKS[name][0]).read_text().splitlines())
+        if task["num_fewshot"] >= n_items:
+            return f"num_fewshot {task['num_fewshot']} is not below the {n_items} items of {name}"
         return None
     if task["stride"] > task["context"]:
         return f"stride {task['stride']} is larger than context {task['context']}: tokens would be skipped"

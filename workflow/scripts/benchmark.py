@@ -12,4 +12,5 @@ jobs.run_benchmark(
     settings=snakemake.params.settings,
     device=snakemake.params.device,
     country=snakemake.params.country,
+    on_error=snakemake.params.on_error,
 )

@@ -13,4 +13,5 @@ jobs.evaluate(
     task=snakemake.params.task,
     device=snakemake.params.device,
     country=snakemake.params.country,
+    on_error=snakemake.params.on_error,
 )

@@ -11,4 +11,5 @@ jobs.quantize(
     method=snakemake.params.method,
     device=snakemake.params.device,
     country=snakemake.params.country,
+    on_error=snakemake.params.on_error,
 )

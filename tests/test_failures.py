@@ -1,0 +1,90 @@
+"""Runtime faults: a clear message, and with on_error: skip a failed record instead of a stopped study."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from quantbench import aggregate, artifacts, jobs
+from quantbench.devices import DeviceUnavailable
+from quantbench.failures import ArtifactFailed, explain
+
+FP32 = {"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}
+QUANTO = {"name": "quanto-int8", "backend": "quanto", "params": {"bits": 8, "exclude": ["lm_head"]}}
+TASK = {"type": "perplexity", "text": "qb_perplexity", "context": 64, "stride": 32}
+
+
+def test_cuda_requested_but_absent_stops_with_a_clear_error(tiny_model_folder, tmp_path):
+    with pytest.raises(DeviceUnavailable, match="no GPU"):
+        jobs.quantize(tiny_model_folder, tmp_path / "a", model="tiny", method=FP32, device="cuda", country="USA")
+    assert not (tmp_path / "a").exists()
+
+
+def test_skip_records_the_failure_and_downstream_jobs_say_why(tiny_model_folder, tmp_path):
+    artifact = tmp_path / "results/quantized/tiny/fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cuda", country="USA",
+                  on_error="skip")
+    info = artifacts.read_info(artifact)
+    assert info["status"] == "failed" and "torch sees no GPU" in info["error"]
+    with pytest.raises(ArtifactFailed, match="no GPU"):
+        artifacts.load(artifact, "cpu")
+
+    record = tmp_path / "results/eval/tiny/fp32/ppl/1.json"
+    jobs.evaluate(artifact, record, record.with_suffix(".items.jsonl"),
+                  ids={"model": "tiny", "method": "fp32", "task": "ppl", "rep": 1}, task=TASK, device="cpu",
+                  country="USA", on_error="skip")
+    failed = json.loads(record.read_text())
+    assert failed["status"] == "failed" and "no GPU" in failed["error"]
+
+    runs, _ = aggregate.build(tmp_path / "results", [])
+    assert set(runs.status) == {"failed"}
+    assert runs.set_index("run_id").loc["tiny/fp32/ppl/1", "error"].startswith("evaluate tiny/fp32/ppl/1 failed")
+
+
+def test_missing_backend_package_at_run_time(tiny_model_folder, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optimum.quanto", None)  # import now fails as if uninstalled
+    artifact = tmp_path / "q"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=QUANTO, device="cpu", country="USA",
+                  on_error="skip")
+    assert "a package is missing" in artifacts.read_info(artifact)["error"]
+
+
+OOM_SCRIPT = textwrap.dedent("""
+    import resource, sys
+    from pathlib import Path
+    import torch, transformers
+    from quantbench import jobs
+    size = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (size + 24 * 2**20, resource.RLIM_INFINITY))
+    jobs.quantize(Path(sys.argv[1]), Path(sys.argv[2]), model="big", device="cpu", country="USA",
+                  method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}, on_error="skip")
+""")
+
+
+def test_out_of_memory_is_named_and_recorded(tmp_path):
+    """A model larger than the memory left: the job records 'out of memory', not a traceback wall."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from quantbench.jobs import fetch_model
+
+    big = tmp_path / "big"
+    LlamaForCausalLM(LlamaConfig(vocab_size=512, hidden_size=512, intermediate_size=1024, num_hidden_layers=4,
+                                 num_attention_heads=8)).save_pretrained(big)
+    (big / "tokenizer_config.json").write_text("{}")
+    fetched = tmp_path / "fetched"
+    fetch_model(f"path:{big}", fetched)
+    out = tmp_path / "artifact"
+    done = subprocess.run([sys.executable, "-c", OOM_SCRIPT, str(fetched), str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = artifacts.read_info(out)
+    assert info["status"] == "failed"
+    assert "out of memory" in info["error"], info["error"]
+
+
+def test_explain_names_common_faults():
+    assert explain(MemoryError()).startswith("out of memory")
+    assert explain(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 4 GB")).startswith("out of memory")
+    assert explain(ModuleNotFoundError("No module named 'gptqmodel'")).startswith("a package is missing")
+    assert explain(ValueError("bad")) == "ValueError: bad"

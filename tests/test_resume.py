@@ -1,0 +1,91 @@
+"""Killed jobs resume. SIGKILL a quantize job, then an evaluate job, then aggregate, on the tiny study:
+every rerun finishes, redoes only what was killed, and the final run table equals an uninterrupted run's.
+A second snakemake on the same folder meanwhile is refused by Snakemake's lock."""
+
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from workflow_runner import CLEAN_ENV, snakemake, snakemake_command, write_study
+
+DETERMINISTIC = ["run_id", "kind", "status", "model", "method", "bits", "task", "batch_size", "rep", "accuracy",
+                 "n_items", "perplexity_token", "tokens_scored", "size_bytes"]
+
+
+def start(workdir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(snakemake_command(workdir, *args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=CLEAN_ENV)
+
+
+def kill_job(proc: subprocess.Popen, script: str, ready=lambda: True, timeout: float = 600) -> str:
+    """SIGKILL the first job process running workflow script `script` once `ready()`; return the log."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        for child in psutil.Process(proc.pid).children(recursive=True):
+            try:
+                running = child.cmdline()
+            except psutil.Error:
+                continue
+            if any(arg.endswith(f".{script}.py") for arg in running) and ready():
+                child.kill()
+                out, _ = proc.communicate(timeout=timeout)
+                assert proc.returncode != 0
+                return out
+        time.sleep(0.02)
+    raise AssertionError(f"no {script} job was seen running: {proc.communicate()[0][-3000:]}")
+
+
+def mtimes(paths) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in paths}
+
+
+def test_kill_and_resume(study, tiny_model, tmp_path):
+    work = write_study(tmp_path / "study", tiny_model)
+    results = work / "results"
+
+    # 1. Kill a quantize job while it writes its artifact (a temporary folder exists), after another finished.
+    def second_artifact_half_written():
+        return any(results.glob("quantized/tiny/.*.tmp-*")) and any(results.glob("quantized/tiny/*/quantization.json"))
+
+    run = start(work)
+    while not any((work / ".snakemake" / "locks").glob("*")):
+        time.sleep(0.1)
+    refused = snakemake(work)  # the same results folder, at the same time
+    assert refused.returncode != 0 and "cannot be locked" in refused.stdout + refused.stderr
+    kill_job(run, "quantize", second_artifact_half_written)
+    finished = sorted(results.glob("quantized/tiny/*/quantization.json"))
+    assert finished and len(finished) < 4
+    before = mtimes(finished)
+
+    # 2. Resume, and kill an evaluate job half-way (model loaded, scoring under way).
+    run = start(work)
+    evaluating_since = []
+
+    def evaluating_for_a_while():
+        evaluating_since.append(time.time())
+        return time.time() - evaluating_since[0] > 2.5
+
+    kill_job(run, "evaluate", evaluating_for_a_while)
+    assert mtimes(finished) == before  # finished artifacts were not redone
+    assert not list(results.glob("quantized/tiny/.*.tmp-*"))  # the killed job's temporary is gone
+    records = sorted(results.glob("eval/**/*.json"))
+    records_before = mtimes(records)
+
+    # 3. Resume to the end: only what is missing runs.
+    done = snakemake(work)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert mtimes(finished) == before and mtimes(records) == records_before
+
+    expected = pd.read_csv(study[0] / "results/tables/runs.csv")[DETERMINISTIC]
+    table = results / "tables/runs.csv"
+    got = pd.read_csv(table)[DETERMINISTIC]
+    pd.testing.assert_frame_equal(got, expected)
+
+    # 4. Kill aggregate while it rewrites the table: the previous table is still there and readable.
+    previous = table.read_bytes()
+    kill_job(start(work, "--forcerun", "aggregate"), "aggregate")
+    assert table.read_bytes() == previous
+    pd.read_csv(table)

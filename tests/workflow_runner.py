@@ -1,0 +1,49 @@
+"""Run the real Snakefile on a study in a scratch folder, as a user would from the command line."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# The environment as pytest started, before any in-process R (rpy2 puts R's LD_LIBRARY_PATH into
+# os.environ, and a child Python then loads the system libpython's symbols and fails to import ssl).
+CLEAN_ENV = dict(os.environ)
+
+METHODS = {
+    "fp32": {"backend": "baseline", "dtype": "float32"},
+    "bnb-int8": {"backend": "bitsandbytes", "bits": 8},
+    "bnb-nf4": {"backend": "bitsandbytes", "bits": 4},
+    "quanto-int8": {"backend": "quanto", "bits": 8},
+}
+
+
+def write_study(workdir: Path, model: Path) -> Path:
+    """The tiny-model study the pipeline tests run: every default method, both task types."""
+    config = {
+        "baseline": "fp32",
+        "models": {"tiny": {"source": f"path:{model}"}},
+        "methods": METHODS,
+        "tasks": {
+            "sentiment": {"type": "lm_eval", "task": "qb_sentiment", "limit": 20, "seed": 1},
+            "perplexity": {"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64},
+        },
+        "benchmark": {"batch_sizes": [1, 2], "prompt_tokens": 16, "new_tokens": 4, "warmup": 1, "iterations": 2,
+                      "idle_seconds": 0.2, "cooldown_seconds": 0},
+        "repetitions": {"evaluate": 1, "benchmark": 2},
+    }
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    return workdir
+
+
+def snakemake_command(workdir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", "gpu=1", *args]
+
+
+def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=1200,
+                          env=CLEAN_ENV)
