@@ -1,6 +1,8 @@
 """Energy counters: arithmetic, wraparound, missing hardware, idle subtraction, honest labels."""
 
+import os
 import sys
+import time
 import types
 
 import pytest
@@ -34,9 +36,14 @@ def test_rapl_absent_raises(tmp_path):
 
 
 class FakeNvml(types.ModuleType):
-    def __init__(self, readings_mj):
+    """pynvml as a driver would answer: energy counter (optional), power 100 W, 50 % busy, 60 C."""
+
+    NVML_TEMPERATURE_GPU = 0
+    NVMLError = RuntimeError
+
+    def __init__(self, energy_mj=None):
         super().__init__("pynvml")
-        self.readings = iter(readings_mj)
+        self.energy = iter(energy_mj) if energy_mj is not None else None
 
     def nvmlInit(self):
         pass
@@ -45,14 +52,59 @@ class FakeNvml(types.ModuleType):
         return index
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle):
-        return next(self.readings)
+        if self.energy is None:
+            raise RuntimeError("Not Supported")  # pre-Volta
+        return next(self.energy)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return 100_000  # mW
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        return types.SimpleNamespace(gpu=50)
+
+    def nvmlDeviceGetTemperature(self, handle, sensor):
+        return 60
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        return [types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=3 * 2**30)]
 
 
-def test_nvml_counter_difference_in_joules(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml([1_000_000, 1_000_000, 1_250_500]))
-    counter = energy.NvmlCounter()
+def test_nvml_counter_difference_in_joules():
+    nvml = FakeNvml([1_000_000, 1_000_000, 1_250_500])
+    counter = energy.NvmlCounter(nvml, 0)
     start = counter.read_j()
     assert counter.read_j() - start == pytest.approx(250.5)
+
+
+def _cpu_counters_absent(monkeypatch, tmp_path):
+    monkeypatch.setattr(energy, "RAPL_ROOT", tmp_path)  # no RAPL zones here
+
+
+def test_gpu_without_energy_counter_integrates_sampled_power(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(energy_mj=None))
+    _cpu_counters_absent(monkeypatch, tmp_path)
+    meter = energy.EnergyMeter("cuda")
+    monkeypatch.setattr(meter, "_tracker", lambda: None)
+    with meter.measure() as box:
+        time.sleep(0.5)
+    reading = box.reading
+    assert reading.energy_method == "nvml_power_sampled"
+    assert reading.energy_j == pytest.approx(100 * reading.duration_s, rel=0.1)
+    assert reading.gpu["gpu_util_mean_pct"] == 50 and reading.gpu["gpu_temp_max_c"] == 60
+    assert reading.gpu["gpu_process_memory_max_mb"] == 3 * 1024
+    assert reading.gpu["gpu_samples"] >= 3
+
+
+def test_gpu_counter_is_preferred_to_sampling(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(energy_mj=[0, 5_000, 12_000]))
+    _cpu_counters_absent(monkeypatch, tmp_path)
+    meter = energy.EnergyMeter("cuda")
+    monkeypatch.setattr(meter, "_tracker", lambda: None)
+    with meter.measure() as box:
+        pass
+    assert box.reading.energy_method == "nvml_counter"
+    assert box.reading.energy_j == pytest.approx(7.0)
+    assert box.reading.gpu["gpu_util_max_pct"] == 50
 
 
 def test_missing_gpu_driver_falls_back_with_an_honest_label(monkeypatch, tmp_path):
@@ -61,10 +113,12 @@ def test_missing_gpu_driver_falls_back_with_an_honest_label(monkeypatch, tmp_pat
             raise RuntimeError("NVML Shared Library Not Found")
 
     monkeypatch.setitem(sys.modules, "pynvml", NoDriver("pynvml"))
-    monkeypatch.setattr(energy, "RAPL_ROOT", tmp_path)
+    _cpu_counters_absent(monkeypatch, tmp_path)
     meter = energy.EnergyMeter("cuda")
-    assert meter.counters == []
-    assert meter.method == "codecarbon_estimate"
+    assert meter.gpu is None and meter.counters == []
+    with meter.measure() as box:
+        pass
+    assert box.reading.energy_method == "codecarbon_estimate" and box.reading.gpu is None
 
 
 def test_counter_meter_subtracts_idle_power(monkeypatch):

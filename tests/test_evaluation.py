@@ -3,11 +3,12 @@
 import json
 import random
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from quantbench.evaluation import evaluate
-from quantbench.tasks import data_file
+from quantbench.tasks import BUILTIN_CHOICE_TASKS, data_file
 
 TASK = {"type": "lm_eval", "task": "qb_sentiment", "num_fewshot": 0, "limit": 30, "seed": 42, "batch_size": 8}
 
@@ -39,3 +40,14 @@ def test_lm_eval_accuracy_equals_direct_computation(tiny_model):
         assert item["predicted"] == direct_choice(model, tok, doc), f"item {item['doc_id']}"
     assert metrics["accuracy"] == sum(i["predicted"] == i["target"] for i in items) / 30
     assert metrics["accuracy"] == metrics["lm_eval_metrics"]["acc,none"]
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_CHOICE_TASKS))
+def test_every_builtin_task_runs_with_its_labels(tiny_model, name):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    metrics, items = evaluate(model, tok, {**TASK, "task": name, "limit": 8}, "cpu")
+    docs = [json.loads(line) for line in data_file(BUILTIN_CHOICE_TASKS[name][0]).read_text().splitlines()]
+    assert len(items) == 8 and metrics["n_items"] == 8
+    assert all(i["target"] == docs[i["doc_id"]]["label"] for i in items)
+    assert all(len(i["loglikelihoods"]) == 2 for i in items)

@@ -35,6 +35,20 @@ def test_folder_with_only_pickled_weights_is_refused(tmp_path, tiny_model):
     assert not out.exists()  # nothing half-written left for a later run
 
 
+def test_folder_asking_for_custom_code_is_refused(tmp_path, tiny_model):
+    folder = tmp_path / "custom"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModelForCausalLM": "modeling_evil.EvilForCausalLM"}
+    (folder / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "code-ran"
+    (folder / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('pwned')\n")
+    out = tmp_path / "out"
+    with pytest.raises(sources.UnsafeModel, match="custom modeling code"):
+        fetch_model(f"path:{folder}", out)
+    assert not out.exists() and not marker.exists()
+
+
 def test_package_source_resolves_inside_the_installed_package():
     path = sources.package_file("quantbench/data/sentiment.jsonl")
     assert path.is_file()

@@ -20,7 +20,7 @@ ENERGY = ["energy_j", "energy_method", "idle_power_w", "net_energy_j", "co2_kg"]
 
 def _energy(block: dict[str, Any] | None) -> dict[str, Any]:
     block = block or {}
-    return {k: block.get(k) for k in ENERGY}
+    return {**{k: block.get(k) for k in ENERGY}, **(block.get("gpu") or {})}
 
 
 def _environment(env: dict[str, Any]) -> dict[str, Any]:

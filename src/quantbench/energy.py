@@ -1,7 +1,8 @@
 """One energy meter for quantize, evaluate and benchmark jobs.
 
-Hardware counters when the machine has them (NVML's total-energy counter for the GPU, RAPL for
-the CPU package); otherwise codecarbon's estimate. Every number carries the name of the method
+Hardware counters when the machine has them (NVML's total-energy counter for the GPU, or its
+sampled power on GPUs without the counter; RAPL for the CPU package); otherwise codecarbon's
+estimate. Every number carries the name of the method
 that produced it, and idle power measured just before the run is subtracted into a net figure.
 """
 
@@ -14,9 +15,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from .gpu_monitor import NvmlSampler
+
 log = logging.getLogger(__name__)
 RAPL_ROOT = Path("/sys/class/powercap")
 KWH = 3.6e6  # joules per kWh
+
+
+def open_nvml(index: int = 0):
+    """(pynvml module, device handle); raises NVMLError_LibraryNotFound without a driver (in ~4 ms)."""
+    import pynvml
+
+    pynvml.nvmlInit()
+    return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
 
 
 class NvmlCounter:
@@ -24,12 +35,8 @@ class NvmlCounter:
 
     name = "nvml_counter"
 
-    def __init__(self, index: int = 0):
-        import pynvml
-
-        pynvml.nvmlInit()  # raises NVMLError_LibraryNotFound without a driver
-        self._nvml = pynvml
-        self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    def __init__(self, nvml, handle):
+        self._nvml, self._handle = nvml, handle
         self.read_j()  # pre-Volta GPUs raise NotSupported here
 
     def read_j(self) -> float:
@@ -65,15 +72,12 @@ class RaplCounter:
         return self._total_uj / 1e6
 
 
-def available_counters(device: str) -> list:
-    counters = []
-    candidates = [NvmlCounter] if device == "cuda" else []
-    for make in (*candidates, RaplCounter):
-        try:
-            counters.append(make())
-        except Exception as err:  # absent hardware or driver: fall back, but say why in the log
-            log.info("energy: %s unavailable (%s)", make.name, err)
-    return counters
+def _try(make, *args):
+    try:
+        return make(*args)
+    except Exception as err:  # absent hardware or driver: fall back, but say why in the log
+        log.info("energy: %s unavailable (%s)", getattr(make, "name", make.__name__), err)
+        return None
 
 
 @dataclass
@@ -86,6 +90,7 @@ class EnergyReading:
     co2_kg: float | None = None
     co2_method: str = "codecarbon_offline"
     components_j: dict[str, float] = field(default_factory=dict)
+    gpu: dict | None = None  # power, utilisation, temperature, memory sampled through NVML
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,13 +100,11 @@ class EnergyMeter:
     """`with meter.measure() as box: work()`, then `box.reading` holds the EnergyReading."""
 
     def __init__(self, device: str, country_iso_code: str = "USA"):
-        self.counters = available_counters(device)
+        self.gpu = _try(open_nvml) if device == "cuda" else None
+        gpu_counter = _try(NvmlCounter, *self.gpu) if self.gpu else None
+        self.counters = [c for c in (gpu_counter, _try(RaplCounter)) if c is not None]
         self.country_iso_code = country_iso_code
         self.idle_power_w: float | None = None
-
-    @property
-    def method(self) -> str:
-        return "+".join(c.name for c in self.counters) or "codecarbon_estimate"
 
     def measure_idle(self, seconds: float) -> float | None:
         """Average power while sleeping `seconds`; later readings subtract it."""
@@ -117,20 +120,27 @@ class EnergyMeter:
     def measure(self) -> Iterator["_Box"]:
         box = _Box()
         tracker = self._tracker()
+        sampler = NvmlSampler(*self.gpu).start() if self.gpu else None
         starts = [c.read_j() for c in self.counters]
         t0 = time.perf_counter()
         yield box
         duration = time.perf_counter() - t0
         components = {c.name: c.read_j() - s for c, s in zip(self.counters, starts)}
+        if sampler:
+            sampler.stop()
+            if NvmlCounter.name not in components:  # pre-Volta: integrate sampled power instead
+                components[NvmlSampler.name] = sampler.energy_j()
         estimate = _stop(tracker)
         if components:
-            energy = sum(components.values())
+            energy, method = sum(components.values()), "+".join(components)
         else:
             energy = estimate.energy_consumed * KWH if estimate else None
+            method = "codecarbon_estimate"
             if estimate:
                 components = {"cpu_estimate": estimate.cpu_energy * KWH, "ram_estimate": estimate.ram_energy * KWH}
-        reading = EnergyReading(duration, energy, self.method, components_j=components,
-                                co2_kg=estimate.emissions if estimate else None)
+        reading = EnergyReading(duration, energy, method, components_j=components,
+                                co2_kg=estimate.emissions if estimate else None,
+                                gpu=sampler.summary() if sampler else None)
         if self.idle_power_w is not None and energy is not None:
             reading.idle_power_w = self.idle_power_w
             reading.net_energy_j = max(energy - self.idle_power_w * duration, 0.0)
