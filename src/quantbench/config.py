@@ -112,22 +112,32 @@ def load(raw: dict[str, Any]) -> Study:
     """Validate `raw` (the parsed YAML) and return the study; raise ConfigError naming the key."""
     schema_ = schema()
     _check(raw, schema_)
-    props = schema_["properties"]
-    settings = _fill_defaults(props, raw)
-    for section in ("benchmark", "repetitions", "energy"):
-        settings[section] = _fill_defaults(props[section]["properties"], raw.get(section, {}))
-
-    country = settings["energy"]["country_iso_code"]
-    countries = known_countries()
-    if countries and country not in countries:
-        raise ConfigError(f"config key 'energy.country_iso_code': {country!r} is not a country codecarbon knows; "
-                          "use an ISO 3166-1 alpha-3 code such as USA, DEU, FRA, SWE")
+    settings = _settings(raw, schema_["properties"])
+    _check_country(settings["energy"]["country_iso_code"])
     for name, model in raw["models"].items():
         problem = sources.problem(model["source"])
         if problem:
             raise ConfigError(f"config key 'models.{name}.source': {problem}")
-
     methods, skipped = _methods(raw["methods"], settings)
+    _check_baseline(settings, methods, skipped)
+    return Study(settings, raw["models"], methods, _tasks(raw["tasks"], schema_), skipped)
+
+
+def _settings(raw: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
+    settings = _fill_defaults(props, raw)
+    for section in ("benchmark", "repetitions", "energy"):
+        settings[section] = _fill_defaults(props[section]["properties"], raw.get(section, {}))
+    return settings
+
+
+def _check_country(country: str) -> None:
+    countries = known_countries()
+    if countries and country not in countries:
+        raise ConfigError(f"config key 'energy.country_iso_code': {country!r} is not a country codecarbon knows; "
+                          "use an ISO 3166-1 alpha-3 code such as USA, DEU, FRA, SWE")
+
+
+def _check_baseline(settings: dict[str, Any], methods: dict[str, Method], skipped: dict[str, str]) -> None:
     if not methods:
         raise ConfigError("config key 'methods': no method can run here: " + "; ".join(
             f"{m}: {why}" for m, why in skipped.items()))
@@ -137,16 +147,18 @@ def load(raw: dict[str, Any]) -> Study:
             f"config key 'baseline': {settings['baseline']!r} is not a runnable method; "
             f"allowed: {sorted(methods)}")
 
+
+def _tasks(raw_tasks: dict[str, Any], schema_: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    variants = {s["properties"]["type"]["const"]: s["properties"]
+                for s in schema_["properties"]["tasks"]["additionalProperties"]["oneOf"]}
     study_tasks = {}
-    for name, task in raw["tasks"].items():
-        task_props = next(s for s in props["tasks"]["additionalProperties"]["oneOf"]
-                          if s["properties"]["type"]["const"] == task["type"])["properties"]
-        task = _fill_defaults(task_props, task)
+    for name, task in raw_tasks.items():
+        task = _fill_defaults(variants[task["type"]], task)
         problem = tasks.problem(task)
         if problem:
             raise ConfigError(f"config key 'tasks.{name}': {problem}")
         study_tasks[name] = task
-    return Study(settings, raw["models"], methods, study_tasks, skipped)
+    return study_tasks
 
 
 def _methods(raw_methods: dict[str, Any], settings: dict[str, Any]) -> tuple[dict[str, Method], dict[str, str]]:

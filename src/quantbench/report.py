@@ -34,11 +34,12 @@ def quality_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
     b = runs[(runs.kind == "benchmark") & (runs.status == "ok")]
+    b = b.assign(batch_size=b.batch_size.astype(int), co2_g=b.co2_kg * 1000)
     grouped = b.groupby(["model", "method", "batch_size"])
     table = grouped.agg(reps=("rep", "count"), tokens_per_s=("throughput_tokens_per_s", "mean"),
                         tokens_per_s_sd=("throughput_tokens_per_s", "std"),
                         latency_p50_s=("latency_p50_s", "mean"), peak_rss_mb=("peak_rss_mb", "max"),
-                        energy_per_token_j=("energy_per_token_j", "mean"), co2_kg=("co2_kg", "sum"),
+                        energy_per_token_j=("energy_per_token_j", "mean"), co2_g_per_rep=("co2_g", "mean"),
                         energy_method=("energy_method", "first"))
     table["cv"] = table["tokens_per_s_sd"] / table["tokens_per_s"]
     return table.round(5)
