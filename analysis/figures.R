@@ -16,13 +16,14 @@ empty_figure <- function(title, stem) {
 
 method_order <- function(runs) {
   q <- runs[runs$kind == "quantize" & runs$status == "ok", ]
-  q$method[order(-q$bits, q$method)]
+  unique(q$method[order(-q$bits, q$method)])
 }
 
 # Accuracy per task and token perplexity, one bar per method (mean over repetitions).
 accuracy_figure <- function(runs, stem) {
   ev <- runs[runs$kind == "evaluate" & runs$status == "ok", ]
   if (nrow(ev) == 0) return(empty_figure("Quality per method", stem))
+  for (column in c("accuracy", "perplexity_token")) if (is.null(ev[[column]])) ev[[column]] <- NA
   ev$value <- ifelse(is.na(ev$accuracy), ev$perplexity_token, ev$accuracy)
   ev$panel <- ifelse(is.na(ev$accuracy), paste0(ev$task, ": token perplexity (lower is better)"),
                      paste0(ev$task, ": accuracy"))

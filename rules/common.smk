@@ -18,7 +18,7 @@ DEVICE = STUDY.settings["device"]
 ON_ERROR = STUDY.settings["on_error"]
 COUNTRY = STUDY.settings["energy"]["country_iso_code"]
 # Torch jobs take every core they are given, so measured jobs never share the CPU.
-TORCH_THREADS = STUDY.settings.get("threads", workflow.cores)
+TORCH_THREADS = STUDY.settings.get("threads") or workflow.cores
 FIGURES = ["quality", "throughput"]
 R_SCRIPTS = os.path.join(workflow.basedir, "analysis")
 
@@ -71,12 +71,14 @@ def final_outputs():
 def print_outputs():
     import pandas as pd
 
-    runs = pd.read_csv("results/tables/runs.csv")
-    problems = runs[runs.status != "ok"]
-    if not problems.empty:
-        print(f"\n{len(problems)} runs did not produce results:")
-        for row in problems.itertuples():
-            print(f"  {row.status:<8} {row.run_id}: {getattr(row, 'error', None) or getattr(row, 'reason', '')}")
+    if os.path.exists("results/tables/runs.csv"):
+        runs = pd.read_csv("results/tables/runs.csv")
+        problems = runs[runs.status != "ok"].reindex(columns=["run_id", "status", "error", "reason"])
+        if not problems.empty:
+            print(f"\n{len(problems)} runs did not produce results:")
+            for row in problems.itertuples():
+                why = row.error if pd.notna(row.error) else row.reason
+                print(f"  {row.status:<8} {row.run_id}: {why}")
     print("\nquantbench finished. Outputs:")
     for label, path in [
         ("run table", "results/tables/runs.csv"),

@@ -68,20 +68,25 @@ def skipped_rows(skipped: dict[str, str], models: Iterable[str], backends: dict[
             for model in models for method, why in skipped.items()]
 
 
+def _records(results: Path, pattern: str) -> list[Path]:
+    """Finished records only: a killed writer's temporary (.name.tmp-*) is never read."""
+    return sorted(p for p in results.glob(pattern) if not any(part.startswith(".") for part in p.parts))
+
+
 def collect(results: Path) -> tuple[list[dict], list[dict]]:
     rows, items = [], []
-    for path in sorted(results.glob("quantized/*/*/quantization.json")):
+    for path in _records(results, "quantized/*/*/quantization.json"):
         rows.append(quantize_row(json.loads(path.read_text())))
-    for path in sorted([*results.glob("eval/**/*.json"), *results.glob("bench/**/*.json")]):
+    for path in [*_records(results, "eval/**/*.json"), *_records(results, "bench/**/*.json")]:
         rows.append(record_row(json.loads(path.read_text())))
-    for path in sorted(results.glob("eval/**/*.items.jsonl")):
+    for path in _records(results, "eval/**/*.items.jsonl"):
         items.extend(json.loads(line) for line in path.read_text().splitlines() if line)
     return rows, items
 
 
 def build(results: Path, skipped: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows, items = collect(results)
-    runs = pd.DataFrame(rows + skipped)
+    runs = pd.DataFrame(rows + skipped, columns=None if rows or skipped else IDS)
     runs = runs.drop_duplicates("run_id", keep="first")  # a real run beats an older "skipped" row
     first = [c for c in IDS if c in runs.columns]
     runs = runs[first + [c for c in runs.columns if c not in first]].sort_values("run_id", kind="stable")

@@ -14,7 +14,7 @@ from .energy import EnergyMeter
 
 def latency_stats(samples: list[float], prefix: str) -> dict[str, float]:
     arr = np.asarray(samples, dtype=float)
-    stats = {"mean": arr.mean(), "stdev": arr.std(ddof=1) if len(arr) > 1 else 0.0}
+    stats = {"mean": arr.mean(), "stdev": arr.std(ddof=1) if len(arr) > 1 else float("nan")}
     stats.update({f"p{q}": np.percentile(arr, q) for q in (50, 90, 95, 99)})
     return {f"{prefix}_{k}_s": float(v) for k, v in stats.items()}
 
@@ -52,18 +52,18 @@ def run(model, tokenizer, text: str, *, batch_size: int, prompt_tokens: int, new
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
     def prefill():
-        model(inputs)
+        model(inputs, logits_to_keep=1)  # as generate() does: logits of the last position only
 
     def generate():
         model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=new_tokens,
                        min_new_tokens=new_tokens, do_sample=False, pad_token_id=pad)
 
+    meter.measure_idle(idle_seconds)  # before warm-up heats the clocks up, or idle would read high
     for _ in range(warmup):
         prefill()
         generate()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    meter.measure_idle(idle_seconds)
     prefill_s = [_timed(prefill, device) for _ in range(iterations)]
     with meter.measure() as box:
         generate_s = [_timed(generate, device) for _ in range(iterations)]
@@ -77,7 +77,9 @@ def run(model, tokenizer, text: str, *, batch_size: int, prompt_tokens: int, new
         **latency_stats(decode_s, "decode"),
         "throughput_tokens_per_s": tokens * iterations / sum(generate_s),
         "throughput_samples_per_s": batch_size * iterations / sum(generate_s),
-        "decode_tokens_per_s": tokens * iterations / max(sum(decode_s), 1e-9),
+        # N new tokens = one prefill + N-1 decode steps
+        "decode_tokens_per_s": (batch_size * (new_tokens - 1) * iterations / sum(decode_s)
+                                if new_tokens > 1 and sum(decode_s) > 0 else None),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "energy": energy.as_dict(),
         "energy_per_token_j": energy.energy_j / (tokens * iterations) if energy.energy_j is not None else None,

@@ -123,7 +123,15 @@ class EnergyMeter:
         sampler = NvmlSampler(*self.gpu).start() if self.gpu else None
         starts = [c.read_j() for c in self.counters]
         t0 = time.perf_counter()
-        yield box
+        try:
+            yield box
+        except BaseException:
+            with contextlib.suppress(Exception):  # never mask the error that stopped the work
+                if sampler:
+                    sampler.stop()
+                if tracker:
+                    tracker.stop()
+            raise
         duration = time.perf_counter() - t0
         components = {c.name: c.read_j() - s for c, s in zip(self.counters, starts)}
         if sampler:
@@ -143,7 +151,7 @@ class EnergyMeter:
                                 gpu=sampler.summary() if sampler else None)
         if self.idle_power_w is not None and energy is not None:
             reading.idle_power_w = self.idle_power_w
-            reading.net_energy_j = max(energy - self.idle_power_w * duration, 0.0)
+            reading.net_energy_j = energy - self.idle_power_w * duration  # may be < 0 within noise: kept
         box.reading = reading
 
     def _tracker(self):

@@ -32,7 +32,11 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
         builtin = name.startswith("qb_")
         # include_defaults=False keeps TaskManager at ~0.01 s instead of indexing every task (8-15 s).
         manager = TaskManager(include_path=str(tasks.write_builtin_yaml(Path(tmp))), include_defaults=not builtin)
-        n_docs = len(get_task_dict([name], manager)[name].eval_docs)
+        loaded = get_task_dict([name], manager)[name]
+        if getattr(loaded, "OUTPUT_TYPE", None) != "multiple_choice":
+            raise ValueError(f"lm-eval task {name!r} is not a single multiple-choice task; "
+                             "quantbench scores those only (groups and generation tasks are not supported yet)")
+        n_docs = len(loaded.eval_docs)
         indices = _sample(n_docs, task["limit"], task["seed"])
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=task["batch_size"])
         result = simple_evaluate(

@@ -1,7 +1,7 @@
 """Task definitions: the offline qb_* sets shipped with quantbench, written as lm-eval task configs.
 
 lm-eval resolves `data_files` against the current directory, so the YAML is generated at run
-time with absolute paths into the installed package (see DESIGN.md, lm-eval facts).
+time with absolute paths into the installed package.
 """
 
 from __future__ import annotations
