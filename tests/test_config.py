@@ -57,6 +57,12 @@ BROKEN = {
     "baseline not a method": (lambda c: c.update(baseline="fp16"), "baseline", "fp32"),
     "bad device": (lambda c: c.update(device="tpu"), "device", "cuda"),
     "no methods": (lambda c: c.update(methods={}), "methods", ""),
+    "mirror on a non-hub task": (lambda c: c["tasks"]["sentiment"].update(mirror="/tmp/x.jsonl"), "tasks.sentiment",
+                                 "qb_imdb"),
+    "missing mirror file": (lambda c: c["tasks"]["sentiment"].update(task="qb_imdb", mirror="/no/such.parquet"),
+                            "tasks.sentiment", "does not exist"),
+    "mirror not one split file": (lambda c: c["tasks"]["sentiment"].update(task="qb_imdb", mirror="/data/imdb"),
+                                  "tasks.sentiment", ".parquet"),
 }
 
 

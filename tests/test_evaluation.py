@@ -3,12 +3,14 @@
 import json
 import random
 
+import pandas as pd
 import pytest
 import torch
+import yaml
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from quantbench.evaluation import evaluate
-from quantbench.tasks import BUILTIN_CHOICE_TASKS, data_file
+from quantbench.tasks import BUILTIN_CHOICE_TASKS, data_file, write_task_yaml
 
 TASK = {"type": "lm_eval", "task": "qb_sentiment", "num_fewshot": 0, "limit": 30, "seed": 42, "batch_size": 8}
 
@@ -51,3 +53,26 @@ def test_every_builtin_task_runs_with_its_labels(tiny_model, name):
     assert len(items) == 8 and metrics["n_items"] == 8
     assert all(i["target"] == docs[i["doc_id"]]["label"] for i in items)
     assert all(len(i["loglikelihoods"]) == 2 for i in items)
+
+
+def test_hub_task_scores_a_local_mirror_in_the_hub_schema(tiny_model, tmp_path):
+    """TweetEval sentiment from a parquet file with the hub's columns: three choices, labels kept."""
+    mirror = tmp_path / "tweet_eval-sentiment-test.parquet"
+    labels = [0, 1, 2, 2, 1, 0, 1, 2, 0, 1]
+    pd.DataFrame({"text": [f"tweet number {i} about the weather" for i in range(10)], "label": labels}
+                 ).to_parquet(mirror)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    task = {**TASK, "task": "qb_tweeteval_sentiment", "limit": None, "mirror": str(mirror)}
+    metrics, items = evaluate(model, tok, task, "cpu")
+    assert sorted((i["doc_id"], i["target"]) for i in items) == list(enumerate(labels))
+    assert all(len(i["loglikelihoods"]) == 3 for i in items)
+    assert metrics["n_items"] == 10
+
+
+def test_hub_task_online_reads_the_pinned_hub_dataset(tmp_path):
+    task = {**TASK, "task": "qb_tweeteval_sentiment", "revision": "abc123"}
+    config = yaml.safe_load((write_task_yaml(tmp_path, task) / "qb_tweeteval_sentiment.yaml").read_text())
+    assert (config["dataset_path"], config["dataset_name"], config["test_split"]) == \
+        ("cardiffnlp/tweet_eval", "sentiment", "test")
+    assert config["dataset_kwargs"] == {"revision": "abc123"}

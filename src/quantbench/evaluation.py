@@ -29,9 +29,10 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
 
     name = task["task"]
     with tempfile.TemporaryDirectory() as tmp:
-        builtin = name.startswith("qb_")
+        ours = tasks.is_quantbench_task(name)
         # include_defaults=False keeps TaskManager at ~0.01 s instead of indexing every task (8-15 s).
-        manager = TaskManager(include_path=str(tasks.write_builtin_yaml(Path(tmp))), include_defaults=not builtin)
+        manager = TaskManager(include_path=str(tasks.write_task_yaml(Path(tmp), task)) if ours else None,
+                              include_defaults=not ours)
         loaded = get_task_dict([name], manager)[name]
         if getattr(loaded, "OUTPUT_TYPE", None) != "multiple_choice":
             raise ValueError(f"lm-eval task {name!r} is not a single multiple-choice task; "

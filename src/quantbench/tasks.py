@@ -1,12 +1,14 @@
-"""Task definitions: the offline qb_* sets shipped with quantbench, written as lm-eval task configs.
+"""Task definitions written as lm-eval task configs: the offline qb_* sets shipped with quantbench,
+and hub datasets lm-eval has no task for (IMDB, TweetEval), read from the hub or a local mirror.
 
 lm-eval resolves `data_files` against the current directory, so the YAML is generated at run
-time with absolute paths into the installed package.
+time with absolute paths.
 """
 
 from __future__ import annotations
 
 from importlib import resources
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,18 +45,37 @@ BUILTIN_CHOICE_TASKS: dict[str, tuple[str, dict[str, Any]]] = {
 BUILTIN_TEXTS = {"qb_perplexity": "perplexity.txt"}
 
 
+@dataclass(frozen=True)
+class HubDataset:
+    """Where a hub task's items live: dataset id, configuration name and the split scored."""
+
+    path: str
+    name: str | None
+    split: str
+
+
+# An offline mirror of a hub task is one split saved in the hub's schema (same columns).
+MIRROR_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+
+# Hub datasets the seed studies use that lm-eval ships no task for; prompts in the qb_sentiment style.
+HUB_CHOICE_TASKS: dict[str, tuple[HubDataset, dict[str, Any]]] = {
+    "qb_imdb": (HubDataset("stanfordnlp/imdb", None, "test"), {
+        "doc_to_text": "{{text}}\nQuestion: Is this review positive or negative?\nAnswer:",
+        "doc_to_choice": ["negative", "positive"],
+        "doc_to_target": "label",
+    }),
+    "qb_tweeteval_sentiment": (HubDataset("cardiffnlp/tweet_eval", "sentiment", "test"), {
+        "doc_to_text": "{{text}}\nQuestion: Is this tweet negative, neutral or positive?\nAnswer:",
+        "doc_to_choice": ["negative", "neutral", "positive"],
+        "doc_to_target": "label",
+    }),
+}
+
+
 def problem(task: dict[str, Any]) -> str | None:
     """A config-time check of one task entry; None when it looks runnable."""
     if task["type"] == "lm_eval":
-        name = task["task"]
-        if not name.startswith("qb_"):
-            return None  # an lm-eval task: known only once lm-eval indexes its tasks, at run time
-        if name not in BUILTIN_CHOICE_TASKS:
-            return f"unknown built-in task {name!r}; built-in: {sorted(BUILTIN_CHOICE_TASKS)}"
-        n_items = len(data_file(BUILTIN_CHOICE_TASKS[name][0]).read_text().splitlines())
-        if task["num_fewshot"] >= n_items:
-            return f"num_fewshot {task['num_fewshot']} is not below the {n_items} items of {name}"
-        return None
+        return _choice_task_problem(task)
     if task["stride"] > task["context"]:
         return f"stride {task['stride']} is larger than context {task['context']}: tokens would be skipped"
     try:
@@ -62,6 +83,28 @@ def problem(task: dict[str, Any]) -> str | None:
     except KeyError as err:
         return str(err.args[0])
     return None if path.is_file() else f"text file {str(path)!r} does not exist"
+
+
+def _choice_task_problem(task: dict[str, Any]) -> str | None:
+    name = task["task"]
+    hub_only = [key for key in ("mirror", "revision") if task.get(key) is not None]
+    if hub_only and name not in HUB_CHOICE_TASKS:
+        return f"{' and '.join(hub_only)} apply to hub tasks only ({sorted(HUB_CHOICE_TASKS)}), not to {name!r}"
+    if name in HUB_CHOICE_TASKS:
+        mirror = task.get("mirror")
+        if mirror is not None and Path(mirror).suffix not in MIRROR_FORMATS:
+            return f"mirror {mirror!r} must be one split in the hub's schema as {' or '.join(MIRROR_FORMATS)}"
+        if mirror is not None and not Path(mirror).is_file():
+            return f"mirror file {mirror!r} does not exist"
+        return None
+    if not name.startswith("qb_"):
+        return None  # an lm-eval task: known only once lm-eval indexes its tasks, at run time
+    if name not in BUILTIN_CHOICE_TASKS:
+        return f"unknown built-in task {name!r}; built-in: {sorted(BUILTIN_CHOICE_TASKS)}, hub: {sorted(HUB_CHOICE_TASKS)}"
+    n_items = len(data_file(BUILTIN_CHOICE_TASKS[name][0]).read_text().splitlines())
+    if task["num_fewshot"] >= n_items:
+        return f"num_fewshot {task['num_fewshot']} is not below the {n_items} items of {name}"
+    return None
 
 
 def text_path(name: str) -> Path:
@@ -72,18 +115,43 @@ def text_path(name: str) -> Path:
     return data_file(BUILTIN_TEXTS[name])
 
 
-def write_builtin_yaml(folder: Path) -> Path:
-    """Write lm-eval YAML configs of the qb_* tasks into `folder` (for TaskManager's include_path)."""
+def is_quantbench_task(name: str) -> bool:
+    """Defined here rather than in lm-eval's own task index (which takes 8-15 s to build)."""
+    return name in BUILTIN_CHOICE_TASKS or name in HUB_CHOICE_TASKS
+
+
+def write_task_yaml(folder: Path, task: dict[str, Any]) -> Path:
+    """Write the lm-eval YAML of one qb_* task into `folder` (for TaskManager's include_path)."""
+    name = task["task"]
+    if name in BUILTIN_CHOICE_TASKS:
+        data, fields = BUILTIN_CHOICE_TASKS[name]
+        source = _local_files("json", data_file(data))
+    else:
+        hub, fields = HUB_CHOICE_TASKS[name]
+        source = _hub_source(hub, task.get("mirror"), task.get("revision"))
+    config = {
+        "task": name,
+        **source,
+        "output_type": "multiple_choice",
+        **fields,
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+    }
     folder.mkdir(parents=True, exist_ok=True)
-    for name, (data, fields) in BUILTIN_CHOICE_TASKS.items():
-        config = {
-            "task": name,
-            "dataset_path": "json",
-            "dataset_kwargs": {"data_files": {"test": str(data_file(data))}},
-            "test_split": "test",
-            "output_type": "multiple_choice",
-            **fields,
-            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-        }
-        (folder / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return folder
+
+
+def _local_files(builder: str, path: Path) -> dict[str, Any]:
+    return {"dataset_path": builder, "dataset_kwargs": {"data_files": {"test": str(Path(path).resolve())}},
+            "test_split": "test"}
+
+
+def _hub_source(hub: HubDataset, mirror: str | None, revision: str | None) -> dict[str, Any]:
+    if mirror is not None:
+        return _local_files(MIRROR_FORMATS[Path(mirror).suffix], Path(mirror))
+    source: dict[str, Any] = {"dataset_path": hub.path, "test_split": hub.split}
+    if hub.name:
+        source["dataset_name"] = hub.name
+    if revision:
+        source["dataset_kwargs"] = {"revision": revision}
+    return source
