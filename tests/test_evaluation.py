@@ -76,3 +76,27 @@ def test_hub_task_online_reads_the_pinned_hub_dataset(tmp_path):
     assert (config["dataset_path"], config["dataset_name"], config["test_split"]) == \
         ("cardiffnlp/tweet_eval", "sentiment", "test")
     assert config["dataset_kwargs"] == {"revision": "abc123"}
+
+
+def test_word_perplexity_equals_direct_rolling_loglikelihood(tiny_model):
+    """lm-eval's wikitext protocol over our text: each paragraph scored after the BOS token."""
+    import math
+    import re
+
+    from datasets import load_dataset
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    task = {**TASK, "task": "qb_word_perplexity", "limit": None}
+    metrics, items = evaluate(model, tok, task, "cpu")
+
+    docs = load_dataset("text", data_files={"test": str(data_file("perplexity.txt"))}, sample_by="paragraph")["test"]
+    loglikelihood, words = 0.0, 0
+    for doc in docs["text"]:
+        ids = [tok.bos_token_id] + tok(doc, add_special_tokens=False).input_ids
+        with torch.no_grad():
+            logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0], -1)
+        loglikelihood += sum(logprobs[i - 1, ids[i]].item() for i in range(1, len(ids)))
+        words += len(re.split(r"\s+", doc))
+    assert items == [] and metrics["n_items"] == len(docs) > 10
+    assert metrics["perplexity_word"] == pytest.approx(math.exp(-loglikelihood / words), rel=1e-4)

@@ -34,8 +34,9 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
         manager = TaskManager(include_path=str(tasks.write_task_yaml(Path(tmp), task)) if ours else None,
                               include_defaults=not ours)
         loaded = get_task_dict([name], manager)[name]
-        if getattr(loaded, "OUTPUT_TYPE", None) != "multiple_choice":
-            raise ValueError(f"lm-eval task {name!r} is not a single multiple-choice task; "
+        output_type = getattr(loaded, "OUTPUT_TYPE", None)
+        if output_type not in ("multiple_choice", "loglikelihood_rolling"):
+            raise ValueError(f"lm-eval task {name!r} is neither a single multiple-choice task nor a perplexity task; "
                              "quantbench scores those only (groups and generation tasks are not supported yet)")
         n_docs = len(loaded.eval_docs)
         indices = _sample(n_docs, task["limit"], task["seed"])
@@ -45,11 +46,14 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
             samples={name: indices}, log_samples=True, random_seed=task["seed"],
             fewshot_random_seed=task["seed"], bootstrap_iters=0,
         )
-    metrics = result["results"][name]
+    metrics = _plain(result["results"][name])
+    common = {"n_items": len(indices), "lm_eval_task": name, "num_fewshot": task["num_fewshot"],
+              "lm_eval_metrics": metrics}
+    if output_type == "loglikelihood_rolling":
+        return {"perplexity_word": metrics["word_perplexity,none"], "perplexity_byte": metrics["byte_perplexity,none"],
+                "bits_per_byte": metrics["bits_per_byte,none"], **common}, []
     items = [_item(s) for s in result["samples"][name]]
-    acc = sum(i["correct"] for i in items) / len(items)
-    return {"accuracy": acc, "n_items": len(items), "lm_eval_task": name,
-            "num_fewshot": task["num_fewshot"], "lm_eval_metrics": _plain(metrics)}, items
+    return {"accuracy": sum(i["correct"] for i in items) / len(items), **common}, items
 
 
 def _sample(n_docs: int, limit: int | None, seed: int) -> list[int]:

@@ -43,6 +43,9 @@ BUILTIN_CHOICE_TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     }),
 }
 BUILTIN_TEXTS = {"qb_perplexity": "perplexity.txt"}
+# lm-eval's word/byte perplexity (the wikitext protocol: rolling log-likelihood per document) over a
+# shipped text, one document per paragraph.
+ROLLING_TEXT_TASKS = {"qb_word_perplexity": "perplexity.txt"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ HUB_CHOICE_TASKS: dict[str, tuple[HubDataset, dict[str, Any]]] = {
 def problem(task: dict[str, Any]) -> str | None:
     """A config-time check of one task entry; None when it looks runnable."""
     if task["type"] == "lm_eval":
-        return _choice_task_problem(task)
+        return _lm_eval_task_problem(task)
     if task["stride"] > task["context"]:
         return f"stride {task['stride']} is larger than context {task['context']}: tokens would be skipped"
     try:
@@ -85,8 +88,10 @@ def problem(task: dict[str, Any]) -> str | None:
     return None if path.is_file() else f"text file {str(path)!r} does not exist"
 
 
-def _choice_task_problem(task: dict[str, Any]) -> str | None:
+def _lm_eval_task_problem(task: dict[str, Any]) -> str | None:
     name = task["task"]
+    if name in ROLLING_TEXT_TASKS:
+        return "num_fewshot must be 0 for a perplexity task" if task["num_fewshot"] else None
     hub_only = [key for key in ("mirror", "revision") if task.get(key) is not None]
     if hub_only and name not in HUB_CHOICE_TASKS:
         return f"{' and '.join(hub_only)} apply to hub tasks only ({sorted(HUB_CHOICE_TASKS)}), not to {name!r}"
@@ -100,7 +105,8 @@ def _choice_task_problem(task: dict[str, Any]) -> str | None:
     if not name.startswith("qb_"):
         return None  # an lm-eval task: known only once lm-eval indexes its tasks, at run time
     if name not in BUILTIN_CHOICE_TASKS:
-        return f"unknown built-in task {name!r}; built-in: {sorted(BUILTIN_CHOICE_TASKS)}, hub: {sorted(HUB_CHOICE_TASKS)}"
+        return (f"unknown built-in task {name!r}; built-in: {sorted(BUILTIN_CHOICE_TASKS | ROLLING_TEXT_TASKS)}, "
+                f"hub: {sorted(HUB_CHOICE_TASKS)}")
     n_items = len(data_file(BUILTIN_CHOICE_TASKS[name][0]).read_text().splitlines())
     if task["num_fewshot"] >= n_items:
         return f"num_fewshot {task['num_fewshot']} is not below the {n_items} items of {name}"
@@ -117,28 +123,45 @@ def text_path(name: str) -> Path:
 
 def is_quantbench_task(name: str) -> bool:
     """Defined here rather than in lm-eval's own task index (which takes 8-15 s to build)."""
-    return name in BUILTIN_CHOICE_TASKS or name in HUB_CHOICE_TASKS
+    return name in BUILTIN_CHOICE_TASKS or name in HUB_CHOICE_TASKS or name in ROLLING_TEXT_TASKS
 
 
 def write_task_yaml(folder: Path, task: dict[str, Any]) -> Path:
     """Write the lm-eval YAML of one qb_* task into `folder` (for TaskManager's include_path)."""
     name = task["task"]
-    if name in BUILTIN_CHOICE_TASKS:
-        data, fields = BUILTIN_CHOICE_TASKS[name]
-        source = _local_files("json", data_file(data))
+    if name in ROLLING_TEXT_TASKS:
+        config = _rolling_text_config(name, data_file(ROLLING_TEXT_TASKS[name]))
     else:
-        hub, fields = HUB_CHOICE_TASKS[name]
-        source = _hub_source(hub, task.get("mirror"), task.get("revision"))
-    config = {
-        "task": name,
-        **source,
-        "output_type": "multiple_choice",
-        **fields,
-        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-    }
+        if name in BUILTIN_CHOICE_TASKS:
+            data, fields = BUILTIN_CHOICE_TASKS[name]
+            source = _local_files("json", data_file(data))
+        else:
+            hub, fields = HUB_CHOICE_TASKS[name]
+            source = _hub_source(hub, task.get("mirror"), task.get("revision"))
+        config = {
+            "task": name,
+            **source,
+            "output_type": "multiple_choice",
+            **fields,
+            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+        }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return folder
+
+
+def _rolling_text_config(name: str, text: Path) -> dict[str, Any]:
+    source = _local_files("text", text)
+    source["dataset_kwargs"]["sample_by"] = "paragraph"
+    return {
+        "task": name,
+        **source,
+        "output_type": "loglikelihood_rolling",
+        "doc_to_text": "",
+        "doc_to_target": "{{text}}",
+        # lm-eval's own aggregations (weighted by words and bytes), as in its wikitext task
+        "metric_list": [{"metric": m} for m in ("word_perplexity", "byte_perplexity", "bits_per_byte")],
+    }
 
 
 def _local_files(builder: str, path: Path) -> dict[str, Any]:
