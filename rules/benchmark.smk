@@ -4,9 +4,8 @@ rule benchmark:
     output:
         record="results/bench/{model}/{method}/bs{batch}/{rep}.json",
     params:
-        settings=STUDY.benchmark,
+        settings=BENCH_SETTINGS,
         device=DEVICE,
-        on_error=ON_ERROR,
         country=COUNTRY,
     threads: TORCH_THREADS
     resources:

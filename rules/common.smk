@@ -15,7 +15,9 @@ except ConfigError as err:
 
 BASELINE = STUDY.baseline
 DEVICE = STUDY.settings["device"]
-ON_ERROR = STUDY.settings["on_error"]
+# What one benchmark job measures with; the list of batch sizes is not part of it (adding a batch
+# size must not rerun the others). on_error is read by the jobs themselves for the same reason.
+BENCH_SETTINGS = {k: v for k, v in STUDY.benchmark.items() if k != "batch_sizes"}
 COUNTRY = STUDY.settings["energy"]["country_iso_code"]
 # Torch jobs take every core they are given, so measured jobs never share the CPU.
 TORCH_THREADS = STUDY.settings.get("threads") or workflow.cores

@@ -7,7 +7,6 @@ rule evaluate:
     params:
         task=lambda wc: STUDY.tasks[wc.task],
         device=DEVICE,
-        on_error=ON_ERROR,
         country=COUNTRY,
     threads: TORCH_THREADS
     resources:

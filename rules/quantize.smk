@@ -6,7 +6,6 @@ rule quantize:
     params:
         method=method_params,
         device=DEVICE,
-        on_error=ON_ERROR,
         country=COUNTRY,
     threads: TORCH_THREADS
     resources:

@@ -48,8 +48,8 @@ class FakeNvml(types.ModuleType):
     def nvmlInit(self):
         pass
 
-    def nvmlDeviceGetHandleByIndex(self, index):
-        return index
+    def nvmlDeviceGetHandleByUUID(self, uuid):
+        return uuid
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle):
         if self.energy is None:
@@ -78,6 +78,23 @@ def test_nvml_counter_difference_in_joules():
 
 def _cpu_counters_absent(monkeypatch, tmp_path):
     monkeypatch.setattr(energy, "RAPL_ROOT", tmp_path)  # no RAPL zones here
+    monkeypatch.setattr(energy, "torch_gpu_uuid", lambda: "GPU-0000")
+
+
+def test_meter_reads_the_gpu_torch_computes_on(monkeypatch, tmp_path):
+    """With CUDA_VISIBLE_DEVICES=2 torch's cuda:0 is NVML's GPU 2: the counter must be that GPU's."""
+    class TwoGpus(FakeNvml):
+        def nvmlDeviceGetHandleByUUID(self, uuid):
+            return {"GPU-aaaa": 0, "GPU-cccc": 2}[uuid]
+
+        def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+            return {0: 0, 2: 1_000_000}[handle]
+
+    monkeypatch.setitem(sys.modules, "pynvml", TwoGpus())
+    _cpu_counters_absent(monkeypatch, tmp_path)
+    monkeypatch.setattr(energy, "torch_gpu_uuid", lambda: "GPU-cccc")
+    meter = energy.EnergyMeter("cuda")
+    assert meter.gpu[1] == 2 and meter.counters[0].read_j() == 1000.0
 
 
 def test_gpu_without_energy_counter_integrates_sampled_power(monkeypatch, tmp_path):
@@ -164,3 +181,22 @@ def test_codecarbon_estimate_is_labelled_and_gives_co2():
     assert box.reading.energy_method == "codecarbon_estimate"
     assert box.reading.energy_j > 0
     assert box.reading.co2_kg is not None and box.reading.co2_kg >= 0
+    assert box.reading.co2_method == "codecarbon_estimate"
+
+
+def test_counter_energy_gets_the_country_carbon_intensity():
+    """CO2 is of the counted energy (not of codecarbon's own estimate): 3.6 MJ in Sweden = 40.695 g."""
+    class MegaCounter:
+        name = "fake_counter"
+        readings = iter([0.0, 3.6e6])
+
+        def read_j(self):
+            return next(self.readings)
+
+    meter = energy.EnergyMeter("cpu", "SWE")
+    meter.counters = [MegaCounter()]
+    with meter.measure() as box:
+        sum(range(200_000))
+    assert box.reading.energy_j == 3.6e6
+    assert box.reading.co2_kg == pytest.approx(0.040695, rel=1e-6)
+    assert box.reading.co2_method == "fake_counter_x_codecarbon_intensity"

@@ -1,10 +1,13 @@
 """The whole DAG through Snakemake on the tiny random Llama: every stage, then a no-op rerun."""
 
+import re
+import subprocess
 import time
 
 import pandas as pd
+import yaml
 
-from workflow_runner import snakemake
+from workflow_runner import CLEAN_ENV, snakemake, snakemake_command
 
 
 def test_run_table_has_one_row_per_run(study):
@@ -17,10 +20,10 @@ def test_run_table_has_one_row_per_run(study):
     assert (ev[ev.task == "perplexity"].perplexity_token > 1).all()
     bench = runs[runs.kind == "benchmark"]
     for column in ("latency_p50_s", "latency_p99_s", "throughput_tokens_per_s", "peak_rss_mb", "energy_j",
-                   "co2_kg", "energy_per_token_j"):
+                   "co2_kg", "energy_per_token_j", "energy_per_sample_j"):
         assert bench[column].notna().all() and (bench[column] >= 0).all(), column
     assert (bench.net_energy_j < bench.energy_j).all() and (bench.idle_power_w > 0).all()
-    assert set(bench.energy_method) == {"codecarbon_estimate"}  # no counters on CI machines: say so
+    assert set(bench.energy_method) == set(bench.co2_method) == {"codecarbon_estimate"}  # no counters on CI
     quant = runs[runs.kind == "quantize"].set_index("method")
     assert quant.loc["fp32", "size_bytes"] > quant.loc["bnb-int8", "size_bytes"] > quant.loc["bnb-nf4", "size_bytes"]
     assert quant.quantize_time_s.notna().all()
@@ -45,3 +48,25 @@ def test_second_run_does_nothing(study):
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
     assert time.perf_counter() - t0 < 10
+
+
+def planned_jobs(workdir, config: dict) -> dict[str, int]:
+    """Jobs a dry run of `config` would run, per rule (from Snakemake's job stats table)."""
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(config))
+    command = snakemake_command(workdir, "-n")
+    command[command.index("--configfile") + 1] = str(workdir / "changed.yaml")
+    out = subprocess.run(command, capture_output=True, text=True, env=CLEAN_ENV, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, re.M)
+            if rule != "total"}
+
+
+def test_changes_rerun_only_what_they_affect(study):
+    """A new batch size adds its benchmark jobs only; the error policy reruns nothing measured."""
+    workdir, _ = study
+    config = yaml.safe_load((workdir / "study.yaml").read_text())
+    config["benchmark"]["batch_sizes"].append(3)
+    config["on_error"] = "skip"
+    jobs = planned_jobs(workdir, config)
+    assert jobs["benchmark"] == 4 * 1 * 2  # methods x new batch size x repetitions
+    assert not {"fetch_model", "quantize", "evaluate"} & set(jobs)

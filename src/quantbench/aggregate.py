@@ -15,7 +15,7 @@ import pandas as pd
 from . import atomic
 
 IDS = ["run_id", "kind", "status", "model", "method", "backend", "bits", "task", "batch_size", "rep"]
-ENERGY = ["energy_j", "energy_method", "idle_power_w", "net_energy_j", "co2_kg"]
+ENERGY = ["energy_j", "energy_method", "idle_power_w", "net_energy_j", "co2_kg", "co2_method"]
 
 
 def _energy(block: dict[str, Any] | None) -> dict[str, Any]:

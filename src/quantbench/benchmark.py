@@ -85,6 +85,8 @@ def run(model, tokenizer, text: str, *, batch_size: int, prompt_tokens: int, new
         "energy_per_token_j": energy.energy_j / (tokens * iterations) if energy.energy_j is not None else None,
         "net_energy_per_token_j": (energy.net_energy_j / (tokens * iterations)
                                    if energy.net_energy_j is not None else None),
+        "energy_per_sample_j": (energy.energy_j / (batch_size * iterations)
+                                if energy.energy_j is not None else None),
         "batch_size": batch_size, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
         "warmup": warmup, "iterations": iterations,
     }

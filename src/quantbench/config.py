@@ -58,6 +58,11 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())
 
 
+def setting(raw: dict[str, Any], name: str) -> Any:
+    """A top-level setting of a (validated) config, or its schema default when not given."""
+    return raw.get(name, schema()["properties"][name].get("default"))
+
+
 def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 

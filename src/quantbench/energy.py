@@ -22,12 +22,23 @@ RAPL_ROOT = Path("/sys/class/powercap")
 KWH = 3.6e6  # joules per kWh
 
 
-def open_nvml(index: int = 0):
-    """(pynvml module, device handle); raises NVMLError_LibraryNotFound without a driver (in ~4 ms)."""
+def torch_gpu_uuid() -> str:
+    """NVML's id of the GPU torch computes on.
+
+    NVML numbers GPUs by PCI order and ignores CUDA_VISIBLE_DEVICES, so torch's cuda:0 is not
+    NVML's index 0 on a shared node; the UUID is the same in both.
+    """
+    import torch
+
+    return f"GPU-{torch.cuda.get_device_properties(torch.cuda.current_device()).uuid}"
+
+
+def open_nvml():
+    """(pynvml module, handle of torch's GPU); raises NVMLError_LibraryNotFound without a driver (in ~4 ms)."""
     import pynvml
 
     pynvml.nvmlInit()
-    return pynvml, pynvml.nvmlDeviceGetHandleByIndex(index)
+    return pynvml, pynvml.nvmlDeviceGetHandleByUUID(torch_gpu_uuid())
 
 
 class NvmlCounter:
@@ -88,7 +99,7 @@ class EnergyReading:
     idle_power_w: float | None = None
     net_energy_j: float | None = None  # raw minus idle power x duration
     co2_kg: float | None = None
-    co2_method: str = "codecarbon_offline"
+    co2_method: str | None = None
     components_j: dict[str, float] = field(default_factory=dict)
     gpu: dict | None = None  # power, utilisation, temperature, memory sampled through NVML
 
@@ -146,9 +157,9 @@ class EnergyMeter:
             method = "codecarbon_estimate"
             if estimate:
                 components = {"cpu_estimate": estimate.cpu_energy * KWH, "ram_estimate": estimate.ram_energy * KWH}
-        reading = EnergyReading(duration, energy, method, components_j=components,
-                                co2_kg=estimate.emissions if estimate else None,
-                                gpu=sampler.summary() if sampler else None)
+        co2_kg, co2_method = _co2(energy, method, estimate)
+        reading = EnergyReading(duration, energy, method, components_j=components, co2_kg=co2_kg,
+                                co2_method=co2_method, gpu=sampler.summary() if sampler else None)
         if self.idle_power_w is not None and energy is not None:
             reading.idle_power_w = self.idle_power_w
             reading.net_energy_j = energy - self.idle_power_w * duration  # may be < 0 within noise: kept
@@ -168,6 +179,22 @@ class EnergyMeter:
         except Exception as err:  # codecarbon missing or broken: counters still work
             log.warning("energy: codecarbon unavailable (%s); no CO2 figure", err)
             return None
+
+
+def _co2(energy_j: float | None, method: str, estimate) -> tuple[float | None, str | None]:
+    """CO2 of the energy we report: counter energy x the country's carbon intensity, both from one run.
+
+    codecarbon's own emissions figure is of its own (estimated) energy; with hardware counters we
+    apply its intensity (kg/kWh, offline data for the configured country) to the counted energy.
+    """
+    if estimate is None or energy_j is None:
+        return None, None
+    if method == "codecarbon_estimate":
+        return estimate.emissions, "codecarbon_estimate"
+    if not estimate.energy_consumed:
+        return None, None
+    intensity = estimate.emissions / estimate.energy_consumed
+    return energy_j / KWH * intensity, f"{method}_x_codecarbon_intensity"
 
 
 def _stop(tracker):

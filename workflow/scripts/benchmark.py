@@ -1,7 +1,7 @@
 """Snakemake adapter: artifact x batch size -> benchmark record (quantbench.jobs.run_benchmark)."""
 from pathlib import Path
 
-from quantbench import jobs
+from quantbench import config, jobs
 
 jobs.setup(snakemake.log[0], snakemake.threads)
 wc = snakemake.wildcards
@@ -12,5 +12,5 @@ jobs.run_benchmark(
     settings=snakemake.params.settings,
     device=snakemake.params.device,
     country=snakemake.params.country,
-    on_error=snakemake.params.on_error,
+    on_error=config.setting(snakemake.config, "on_error"),
 )

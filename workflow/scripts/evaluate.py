@@ -1,7 +1,7 @@
 """Snakemake adapter: artifact x task -> evaluation record + per-item log (quantbench.jobs.evaluate)."""
 from pathlib import Path
 
-from quantbench import jobs
+from quantbench import config, jobs
 
 jobs.setup(snakemake.log[0], snakemake.threads)
 wc = snakemake.wildcards
@@ -13,5 +13,5 @@ jobs.evaluate(
     task=snakemake.params.task,
     device=snakemake.params.device,
     country=snakemake.params.country,
-    on_error=snakemake.params.on_error,
+    on_error=config.setting(snakemake.config, "on_error"),
 )

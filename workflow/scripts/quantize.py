@@ -1,7 +1,7 @@
 """Snakemake adapter: model folder -> quantized artifact (quantbench.jobs.quantize)."""
 from pathlib import Path
 
-from quantbench import jobs
+from quantbench import config, jobs
 
 jobs.setup(snakemake.log[0], snakemake.threads)
 jobs.quantize(
@@ -11,5 +11,5 @@ jobs.quantize(
     method=snakemake.params.method,
     device=snakemake.params.device,
     country=snakemake.params.country,
-    on_error=snakemake.params.on_error,
+    on_error=config.setting(snakemake.config, "on_error"),
 )
