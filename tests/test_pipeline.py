@@ -1,13 +1,11 @@
 """The whole DAG through Snakemake on the tiny random Llama: every stage, then a no-op rerun."""
 
-import re
-import subprocess
 import time
 
 import pandas as pd
 import yaml
 
-from workflow_runner import CLEAN_ENV, snakemake, snakemake_command
+from workflow_runner import planned_jobs, snakemake
 
 
 def test_run_table_has_one_row_per_run(study):
@@ -50,23 +48,13 @@ def test_second_run_does_nothing(study):
     assert time.perf_counter() - t0 < 10
 
 
-def planned_jobs(workdir, config: dict) -> dict[str, int]:
-    """Jobs a dry run of `config` would run, per rule (from Snakemake's job stats table)."""
-    (workdir / "changed.yaml").write_text(yaml.safe_dump(config))
-    command = snakemake_command(workdir, "-n")
-    command[command.index("--configfile") + 1] = str(workdir / "changed.yaml")
-    out = subprocess.run(command, capture_output=True, text=True, env=CLEAN_ENV, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, re.M)
-            if rule != "total"}
-
-
 def test_changes_rerun_only_what_they_affect(study):
     """A new batch size adds its benchmark jobs only; the error policy reruns nothing measured."""
     workdir, _ = study
     config = yaml.safe_load((workdir / "study.yaml").read_text())
     config["benchmark"]["batch_sizes"].append(3)
     config["on_error"] = "skip"
-    jobs = planned_jobs(workdir, config)
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(workdir, workdir / "changed.yaml")
     assert jobs["benchmark"] == 4 * 1 * 2  # methods x new batch size x repetitions
     assert not {"fetch_model", "quantize", "evaluate"} & set(jobs)

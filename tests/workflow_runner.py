@@ -1,6 +1,7 @@
 """Run the real Snakefile on a study in a scratch folder, as a user would from the command line."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,13 @@ def snakemake_command(workdir: Path, *args: str) -> list[str]:
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=1200,
                           env=CLEAN_ENV)
+
+
+def planned_jobs(workdir: Path, configfile: Path) -> dict[str, int]:
+    """Jobs a dry run of `configfile` would run, per rule (from Snakemake's job stats table)."""
+    command = snakemake_command(workdir, "-n")
+    command[command.index("--configfile") + 1] = str(configfile)
+    out = subprocess.run(command, capture_output=True, text=True, env=CLEAN_ENV, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, re.M)
+            if rule != "total"}

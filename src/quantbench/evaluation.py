@@ -39,7 +39,7 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
             raise ValueError(f"lm-eval task {name!r} is neither a single multiple-choice task nor a perplexity task; "
                              "quantbench scores those only (groups and generation tasks are not supported yet)")
         n_docs = len(loaded.eval_docs)
-        indices = _sample(n_docs, task["limit"], task["seed"])
+        indices = sample_indices(n_docs, task["limit"], task["seed"])
         lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=task["batch_size"])
         result = simple_evaluate(
             model=lm, tasks=[name], num_fewshot=task["num_fewshot"], task_manager=manager,
@@ -56,7 +56,7 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
     return {"accuracy": sum(i["correct"] for i in items) / len(items), **common}, items
 
 
-def _sample(n_docs: int, limit: int | None, seed: int) -> list[int]:
+def sample_indices(n_docs: int, limit: int | None, seed: int) -> list[int]:
     """`limit` items drawn reproducibly with `seed` (lm-eval's own limit takes the first N)."""
     if limit is None or limit >= n_docs:
         return list(range(n_docs))
