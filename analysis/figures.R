@@ -1,62 +1,227 @@
 # Figures of a quantbench study (ggplot2), called through rpy2. Each figure is written as PNG and PDF.
+# A figure whose data the study lacks (not measured, or every run failed) is still written, as a panel
+# that says so, so a study's outputs are always complete. Bars are means over repetitions, with the
+# range (min-max) drawn where a point has more than one repetition.
 
 suppressPackageStartupMessages(library(ggplot2))
 
 save_both <- function(plot, stem, width, height) {
+  width <- min(width, 18)
   ggsave(paste0(stem, ".png"), plot, width = width, height = height, dpi = 150, device = ragg::agg_png)
   ggsave(paste0(stem, ".pdf"), plot, width = width, height = height)
 }
 
-# A figure that says why it is empty (every run of this kind failed or was skipped).
-empty_figure <- function(title, stem) {
-  p <- ggplot() + annotate("text", x = 0, y = 0, label = "no successful runs to show") +
-    labs(title = title) + theme_void()
+# A figure that says which data it would show and why there is none.
+no_data_figure <- function(title, why, stem) {
+  p <- ggplot() + annotate("text", x = 0, y = 0, label = paste("no data:", why), size = 4.5) +
+    labs(title = title) + theme_void() +
+    theme(panel.border = element_rect(colour = "grey60", fill = NA), plot.margin = margin(8, 8, 8, 8))
   save_both(p, stem, 6, 3)
 }
 
-method_order <- function(runs) {
-  q <- runs[runs$kind == "quantize" & runs$status == "ok", ]
-  unique(q$method[order(-q$bits, q$method)])
+ok_runs <- function(runs, kind) {
+  runs[runs$kind == kind & runs$status == "ok", ]
 }
 
-# Accuracy per task and token perplexity, one bar per method (mean over repetitions).
+# Methods from most to fewest bits, so the baseline comes first.
+method_levels <- function(runs) {
+  q <- ok_runs(runs, "quantize")
+  unique(c(q$method[order(-q$bits, q$method)], sort(unique(runs$method))))
+}
+
+# Mean, min and max of `value` per combination of `by` (rows without a value are dropped).
+summarise_runs <- function(d, value, by) {
+  d <- d[!is.na(d[[value]]), ]
+  if (nrow(d) == 0) return(NULL)
+  stat <- function(fun) aggregate(d[[value]], by = d[by], FUN = fun)$x
+  out <- aggregate(d[[value]], by = d[by], FUN = mean)
+  names(out)[ncol(out)] <- "value"
+  reps <- stat(length)
+  out$low <- ifelse(reps > 1, stat(min), NA_real_)
+  out$high <- ifelse(reps > 1, stat(max), NA_real_)
+  out
+}
+
+# Several run-table columns in long form: one `measure` per column, named by its label.
+measures <- function(d, labels, by) {
+  parts <- lapply(names(labels), function(column) {
+    s <- summarise_runs(d, column, by)
+    if (!is.null(s)) s$measure <- labels[[column]]
+    s
+  })
+  out <- do.call(rbind, parts)
+  if (!is.null(out)) out$measure <- factor(out$measure, levels = unname(labels))
+  out
+}
+
+# Grouped bars of `agg` (columns value, low, high, method, model and `x`), faceted by model
+# (and by measure when there are several).
+bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subtitle = NULL) {
+  agg$method <- factor(agg$method, levels = method_levels(runs))
+  dodge <- position_dodge(0.9)
+  p <- ggplot(agg, aes(.data[[x]], value, fill = method)) +
+    geom_col(position = dodge) +
+    geom_errorbar(aes(ymin = low, ymax = high), position = dodge, width = 0.3, na.rm = TRUE) +
+    labs(x = NULL, y = y_label, fill = "method", title = title, subtitle = subtitle) +
+    theme_bw() + theme(legend.position = "bottom", axis.text.x = element_text(angle = 30, hjust = 1),
+                       plot.subtitle = element_text(size = 8))
+  if (values) p <- p + geom_text(aes(label = signif(value, 3)), position = dodge, vjust = -0.3, size = 2.5)
+  several <- !is.null(agg$measure) && length(unique(agg$measure)) > 1
+  p <- p + if (several) facet_grid(measure ~ model, scales = "free_y") else facet_wrap(~ model, scales = "free_y")
+  models <- length(unique(agg$model))
+  bars <- length(unique(agg[[x]])) * length(unique(agg$method))
+  save_both(p, stem, 2 + models * max(3, 0.35 * bars), if (several) 6.5 else 4.5)
+}
+
 accuracy_figure <- function(runs, stem) {
-  ev <- runs[runs$kind == "evaluate" & runs$status == "ok", ]
-  if (nrow(ev) == 0) return(empty_figure("Quality per method", stem))
-  for (column in c("accuracy", "perplexity_token")) if (is.null(ev[[column]])) ev[[column]] <- NA
-  ev$value <- ifelse(is.na(ev$accuracy), ev$perplexity_token, ev$accuracy)
-  ev$panel <- ifelse(is.na(ev$accuracy), paste0(ev$task, ": token perplexity (lower is better)"),
-                     paste0(ev$task, ": accuracy"))
-  agg <- aggregate(value ~ model + method + panel, data = ev, FUN = mean)
-  agg$method <- factor(agg$method, levels = method_order(runs))
-  p <- ggplot(agg, aes(method, value, fill = method)) +
-    geom_col(show.legend = FALSE) +
-    geom_text(aes(label = signif(value, 3)), vjust = -0.3, size = 3) +
-    facet_wrap(~ model + panel, scales = "free_y") +
-    labs(x = NULL, y = NULL, title = "Quality per method") +
-    theme_bw() + theme(axis.text.x = element_text(angle = 30, hjust = 1))
-  save_both(p, stem, 8, 4.5)
+  title <- "Accuracy per task and method"
+  agg <- summarise_runs(ok_runs(runs, "evaluate"), "accuracy", c("model", "method", "task"))
+  if (is.null(agg)) return(no_data_figure(title, "the study has no successful choice-task evaluations", stem))
+  bar_figure(agg, runs, "task", title, "accuracy", stem)
 }
 
-# Generation throughput vs batch size, mean and range over repetitions.
-throughput_figure <- function(runs, stem) {
-  b <- runs[runs$kind == "benchmark" & runs$status == "ok", ]
-  if (nrow(b) == 0) return(empty_figure("Throughput vs batch size", stem))
-  b$method <- factor(b$method, levels = method_order(runs))
-  p <- ggplot(b, aes(batch_size, throughput_tokens_per_s, colour = method)) +
-    stat_summary(fun = mean, geom = "line") +
-    stat_summary(fun = mean, fun.min = min, fun.max = max, geom = "pointrange") +
-    scale_x_continuous(trans = "log2", breaks = sort(unique(b$batch_size))) +
-    facet_wrap(~ model, scales = "free_y") +
-    labs(x = "batch size", y = "generated tokens / s", title = "Throughput vs batch size") +
-    theme_bw()
-  save_both(p, stem, 7, 4)
+perplexity_figure <- function(runs, stem) {
+  title <- "Token-level perplexity (sliding window; lower is better)"
+  agg <- summarise_runs(ok_runs(runs, "evaluate"), "perplexity_token", c("model", "method", "task"))
+  if (is.null(agg)) return(no_data_figure(title, "the study has no successful perplexity evaluations", stem))
+  bar_figure(agg, runs, "task", title, "perplexity", stem, values = TRUE)
 }
+
+MEMORY_LABELS <- c(peak_rss_mb = "peak RSS", peak_gpu_allocated_mb = "peak GPU allocated")
+
+# Size on disk (quantize rows) next to peak memory per batch size (benchmark rows).
+memory_figure <- function(runs, stem) {
+  title <- "Model size on disk and peak memory"
+  size <- summarise_runs(transform(ok_runs(runs, "quantize"), mb = size_bytes / 1e6), "mb", c("model", "method"))
+  if (!is.null(size)) size$series <- "size on disk"
+  bench <- ok_runs(runs, "benchmark")
+  peak <- do.call(rbind, lapply(names(MEMORY_LABELS), function(column) {
+    s <- summarise_runs(bench, column, c("model", "method", "batch_size"))
+    if (!is.null(s)) s$series <- paste0(MEMORY_LABELS[[column]], ", batch ", s$batch_size)
+    s[, setdiff(names(s), "batch_size")]
+  }))
+  agg <- rbind(size, peak)
+  if (is.null(agg)) return(no_data_figure(title, "no successful quantize or benchmark runs", stem))
+  agg$series <- factor(agg$series, levels = unique(agg$series))
+  agg$method <- factor(agg$method, levels = method_levels(runs))
+  dodge <- position_dodge(0.9)
+  p <- ggplot(agg, aes(method, value, fill = series)) +
+    geom_col(position = dodge) +
+    geom_errorbar(aes(ymin = low, ymax = high), position = dodge, width = 0.3, na.rm = TRUE) +
+    geom_text(aes(label = round(value)), position = dodge, vjust = -0.3, size = 2.3) +
+    facet_wrap(~ model, scales = "free_y") +
+    labs(x = NULL, y = "MB", fill = NULL, title = title) +
+    theme_bw() + theme(legend.position = "bottom", axis.text.x = element_text(angle = 30, hjust = 1))
+  save_both(p, stem, 2 + length(unique(agg$model)) * max(4, 0.3 * nlevels(agg$series) * nlevels(agg$method)), 4.5)
+}
+
+# Latency per generate call and generation throughput against batch size.
+speed_figure <- function(runs, stem) {
+  title <- "Latency and throughput vs batch size"
+  labels <- c(latency_mean_s = "latency per call (s)", throughput_tokens_per_s = "generated tokens / s")
+  agg <- measures(ok_runs(runs, "benchmark"), labels, c("model", "method", "batch_size"))
+  if (is.null(agg)) return(no_data_figure(title, "no successful benchmark runs", stem))
+  agg$method <- factor(agg$method, levels = method_levels(runs))
+  p <- ggplot(agg, aes(batch_size, value, colour = method)) +
+    geom_line() + geom_point() +
+    geom_errorbar(aes(ymin = low, ymax = high), width = 0.1, na.rm = TRUE) +
+    scale_x_continuous(trans = "log2", breaks = sort(unique(agg$batch_size))) +
+    facet_grid(measure ~ model, scales = "free_y") +
+    labs(x = "batch size", y = NULL, colour = "method", title = title) +
+    theme_bw() + theme(legend.position = "bottom")
+  save_both(p, stem, 2 + 3.5 * length(unique(agg$model)), 6)
+}
+
+# The energy methods behind a figure's numbers, so estimates are never read as measurements.
+energy_note <- function(d) {
+  used <- sort(unique(na.omit(d$energy_method)))
+  estimate <- if (any(grepl("estimate", used))) " (estimates: no hardware energy counter was readable)" else ""
+  paste0("energy measured by: ", paste(used, collapse = ", "), estimate)
+}
+
+energy_figure <- function(runs, stem) {
+  title <- "Energy and CO2 per task (evaluation runs)"
+  ev <- transform(ok_runs(runs, "evaluate"), co2_g = co2_kg * 1000)
+  agg <- measures(ev, c(energy_j = "energy (J)", co2_g = "CO2 (g)"), c("model", "method", "task"))
+  if (is.null(agg)) return(no_data_figure(title, "no evaluation run recorded energy", stem))
+  bar_figure(agg, runs, "task", title, NULL, stem, subtitle = energy_note(ev))
+}
+
+quantization_figure <- function(runs, stem) {
+  title <- "Quantization cost: time and energy"
+  q <- ok_runs(runs, "quantize")
+  agg <- measures(q, c(quantize_time_s = "wall time (s)", energy_j = "energy (J)"), c("model", "method"))
+  if (is.null(agg)) return(no_data_figure(title, "no successful quantize runs", stem))
+  bar_figure(agg, runs, "method", title, NULL, stem, values = TRUE, subtitle = energy_note(q))
+}
+
+# One point per variant (model x method): quality, evaluation energy and peak memory.
+variant_table <- function(runs) {
+  ev <- ok_runs(runs, "evaluate")
+  quality <- if (any(!is.na(ev$accuracy))) "accuracy" else "perplexity_token"
+  ev <- ev[!is.na(ev[[quality]]) & !is.na(ev$energy_j), ]
+  bench <- ok_runs(runs, "benchmark")
+  memory <- if (any(!is.na(bench$peak_gpu_allocated_mb))) "peak_gpu_allocated_mb" else "peak_rss_mb"
+  bench <- bench[!is.na(bench[[memory]]), ]
+  if (nrow(ev) == 0 || nrow(bench) == 0) return(NULL)
+  # mean over repetitions per task, then: quality averaged over tasks, energy summed over them
+  per_task <- aggregate(cbind(q = ev[[quality]], e = ev$energy_j),
+                        by = list(model = ev$model, method = ev$method, task = ev$task), FUN = mean)
+  v <- merge(aggregate(q ~ model + method, per_task, mean), aggregate(e ~ model + method, per_task, sum))
+  v <- merge(v, aggregate(bench[[memory]], by = list(model = bench$model, method = bench$method), FUN = max))
+  names(v) <- c("model", "method", "quality", "energy", "memory")
+  attr(v, "quality") <- quality
+  attr(v, "memory") <- memory
+  v
+}
+
+# A variant is dominated when another is at least as good on quality, energy and memory, and better on one.
+dominated <- function(quality, energy, memory, higher_is_better) {
+  q <- if (higher_is_better) quality else -quality
+  sapply(seq_along(q), function(i) {
+    no_worse <- q >= q[i] & energy <= energy[i] & memory <= memory[i]
+    better <- q > q[i] | energy < energy[i] | memory < memory[i]
+    any(no_worse & better)
+  })
+}
+
+pareto_figure <- function(runs, stem) {
+  title <- "Pareto front: quality vs energy vs memory"
+  v <- variant_table(runs)
+  if (is.null(v) || nrow(v) == 0)
+    return(no_data_figure(title, "needs evaluations with energy and benchmark memory for the same variants", stem))
+  accuracy <- attr(v, "quality") == "accuracy"
+  v$status <- ifelse(dominated(v$quality, v$energy, v$memory, accuracy), "dominated", "on the front")
+  v$label <- if (length(unique(v$model)) > 1) paste(v$model, v$method, sep = "/") else v$method
+  v$colour <- ifelse(v$status == "dominated", "dominated", v$model)
+  models <- unique(v$model)
+  palette <- c(setNames(scales::hue_pal()(length(models)), models), dominated = "grey70")
+  p <- ggplot(v, aes(energy, quality)) +
+    geom_point(aes(size = memory, colour = colour), alpha = 0.85) +
+    geom_text(aes(label = label, colour = colour), vjust = -1.8, size = 3, show.legend = FALSE) +
+    scale_colour_manual(values = palette, breaks = c(models, "dominated"), name = NULL) +
+    scale_size_continuous(name = paste(MEMORY_LABELS[[attr(v, "memory")]], "(MB)"), range = c(3, 9)) +
+    scale_x_continuous(expand = expansion(mult = 0.15)) + scale_y_continuous(expand = expansion(mult = 0.2)) +
+    labs(x = "evaluation energy, summed over tasks (J)",
+         y = if (accuracy) "accuracy, mean over choice tasks" else "token perplexity (lower is better)",
+         title = title, subtitle = paste0("grey: dominated (another variant is no worse on all three and better on one)\n",
+                                          energy_note(ok_runs(runs, "evaluate")))) +
+    theme_bw() + theme(legend.position = "right", plot.subtitle = element_text(size = 8))
+  save_both(p, stem, 8, 5)
+}
+
+# Run-table columns the figures read; a study without them (nothing measured) gets empty ones.
+COLUMNS <- c("bits", "task", "batch_size", "accuracy", "perplexity_token", "size_bytes", "quantize_time_s",
+             "energy_j", "energy_method", "co2_kg", "peak_rss_mb", "peak_gpu_allocated_mb", "latency_mean_s",
+             "throughput_tokens_per_s")
 
 qb_figures <- function(runs_csv, out_dir) {
   runs <- read.csv(runs_csv, stringsAsFactors = FALSE)
+  for (column in setdiff(COLUMNS, names(runs))) runs[[column]] <- rep(NA, nrow(runs))
   dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-  accuracy_figure(runs, file.path(out_dir, "quality"))
-  throughput_figure(runs, file.path(out_dir, "throughput"))
-  invisible(TRUE)
+  figures <- list(accuracy = accuracy_figure, perplexity = perplexity_figure, memory = memory_figure,
+                  speed = speed_figure, energy = energy_figure, quantization = quantization_figure,
+                  pareto = pareto_figure)
+  for (name in names(figures)) figures[[name]](runs, file.path(out_dir, name))
+  invisible(names(figures))
 }

@@ -1,11 +1,128 @@
 # Statistical tests of a quantbench study, called from Python through rpy2 (src/quantbench/rbridge.py).
-# Input: the run table and per-item table written by `aggregate`. Output: one tidy CSV of tests.
+# Input: the run table and per-item table written by `aggregate`. Output: one tidy CSV, one row per test.
+#
+# Columns of the output (empty where a column does not apply to a test):
+#   family          the set of tests one Holm correction runs over: "<test>|<metric>" (all models and groups),
+#                   and for Dunn's post-hoc tests "<test>|<metric>|<model>|<group>" (the pairs after one
+#                   Kruskal-Wallis test)
+#   test            shapiro_wilk | kruskal_wallis | dunn | cliffs_delta | mcnemar_exact | spearman
+#   metric          the run-table column tested; "correct" is per-item correctness; "x~y" for correlations
+#   model, group    the model; the group is a task name (evaluate runs) or "bs<N>" (benchmark batch size)
+#   method, versus  the method tested and what it is compared with: the baseline, another method, or
+#                   "all" (omnibus test across methods); Shapiro-Wilk tests one method's sample (versus empty)
+#   statistic, statistic_name   the test statistic: W (Shapiro-Wilk), H (Kruskal-Wallis chi-squared),
+#                   z (Dunn), S (Spearman); McNemar's is given by its two discordant counts below
+#   p_value, p_holm p-value, and Holm-adjusted within `family`
+#   effect, effect_name, effect_ci_low, effect_ci_high   effect size with its 95% confidence interval:
+#                   Cliff's delta (method vs versus), accuracy difference (McNemar), Spearman's rho
+#   n               observations in the test (items for McNemar, variants for Spearman)
+#   n_baseline_only, n_method_only   McNemar's discordant pairs: items only the baseline got right (b),
+#                   items only the method got right (c); p_value = binom.test(b, b + c, 0.5)$p.value
 
 suppressPackageStartupMessages(library(effectsize))  # must be attached before cliffs_delta (0.8.3)
 
+COLUMNS <- c("family", "test", "metric", "model", "group", "method", "versus", "statistic", "statistic_name",
+             "p_value", "p_holm", "effect", "effect_name", "effect_ci_low", "effect_ci_high", "n",
+             "n_baseline_only", "n_method_only")
+
+# Per-run metrics tested across methods: benchmark rows grouped by batch size, evaluate rows by task.
+BENCHMARK_METRICS <- c("throughput_tokens_per_s", "latency_mean_s", "energy_per_token_j")
+EVALUATE_METRICS <- c("energy_j")
+
+# One output row; columns a test does not fill stay NA.
+test_row <- function(...) {
+  row <- as.list(setNames(rep(NA, length(COLUMNS)), COLUMNS))
+  values <- list(...)
+  row[names(values)] <- values
+  as.data.frame(row, stringsAsFactors = FALSE)
+}
+
+is_constant <- function(x) length(unique(x)) < 2
+
+# Shapiro-Wilk on each method's sample: where n >= 3 and the values are not all equal.
+shapiro_rows <- function(values, metric, model, group) {
+  rows <- list()
+  for (m in names(values)) {
+    x <- values[[m]]
+    if (length(x) < 3 || length(x) > 5000 || is_constant(x)) next
+    sw <- shapiro.test(x)
+    rows[[length(rows) + 1]] <- test_row(
+      test = "shapiro_wilk", metric = metric, model = model, group = group, method = m,
+      statistic = unname(sw$statistic), statistic_name = "W", p_value = sw$p.value, n = length(x))
+  }
+  rows
+}
+
+# Kruskal-Wallis across methods, then Dunn's pairwise tests (three or more methods).
+rank_rows <- function(values, metric, model, group) {
+  long <- data.frame(value = unlist(values, use.names = FALSE),
+                     method = rep(names(values), lengths(values)), stringsAsFactors = FALSE)
+  if (length(values) < 2 || any(lengths(values) < 2) || is_constant(long$value)) return(list())
+  kw <- kruskal.test(value ~ factor(method), data = long)
+  rows <- list(test_row(
+    test = "kruskal_wallis", metric = metric, model = model, group = group, method = "all", versus = "all",
+    statistic = unname(kw$statistic), statistic_name = "H", p_value = kw$p.value, n = nrow(long)))
+  if (length(values) < 3) return(rows)
+  dunn <- as.data.frame(rstatix::dunn_test(long, value ~ method, p.adjust.method = "none"))
+  for (i in seq_len(nrow(dunn))) {
+    rows[[length(rows) + 1]] <- test_row(
+      test = "dunn", metric = metric, model = model, group = group, method = dunn$group1[i],
+      versus = dunn$group2[i], statistic = dunn$statistic[i], statistic_name = "z", p_value = dunn$p[i],
+      n = dunn$n1[i] + dunn$n2[i])
+  }
+  rows
+}
+
+# Cliff's delta of each method against the baseline (positive: the method's values are larger).
+cliff_rows <- function(values, metric, model, group, baseline) {
+  base <- values[[baseline]]
+  if (is.null(base) || length(base) < 2) return(list())
+  rows <- list()
+  for (m in setdiff(names(values), baseline)) {
+    x <- values[[m]]
+    if (length(x) < 2) next
+    d <- effectsize::cliffs_delta(x, base)
+    rows[[length(rows) + 1]] <- test_row(
+      test = "cliffs_delta", metric = metric, model = model, group = group, method = m, versus = baseline,
+      effect = d$r_rank_biserial, effect_name = "cliffs_delta", effect_ci_low = d$CI_low,
+      effect_ci_high = d$CI_high, n = length(x) + length(base))
+  }
+  rows
+}
+
+# All per-run tests of one metric, per (model, group), over the repetitions of each method.
+metric_tests <- function(runs, metric, group_of, baseline) {
+  if (is.null(runs[[metric]])) return(list())
+  runs <- runs[!is.na(runs[[metric]]), ]
+  if (nrow(runs) == 0) return(list())
+  runs$group <- group_of(runs)
+  rows <- list()
+  for (key in unique(paste(runs$model, runs$group, sep = "\r"))) {
+    parts <- strsplit(key, "\r")[[1]]
+    sub <- runs[runs$model == parts[1] & runs$group == parts[2], ]
+    values <- split(sub[[metric]], sub$method)
+    rows <- c(rows, shapiro_rows(values, metric, parts[1], parts[2]),
+              rank_rows(values, metric, parts[1], parts[2]),
+              cliff_rows(values, metric, parts[1], parts[2], baseline))
+  }
+  rows
+}
+
+repetition_tests <- function(runs, baseline) {
+  ok <- runs[runs$status == "ok", ]
+  bench <- ok[ok$kind == "benchmark", ]
+  evals <- ok[ok$kind == "evaluate", ]
+  rows <- list()
+  for (metric in BENCHMARK_METRICS)
+    rows <- c(rows, metric_tests(bench, metric, function(d) paste0("bs", d$batch_size), baseline))
+  for (metric in EVALUATE_METRICS)
+    rows <- c(rows, metric_tests(evals, metric, function(d) d$task, baseline))
+  rows
+}
+
 # Paired exact McNemar test per (model, task, method) against the baseline on the same items.
 mcnemar_vs_baseline <- function(items, baseline) {
-  out <- list()
+  rows <- list()
   for (key in unique(paste(items$model, items$task, sep = "\r"))) {
     parts <- strsplit(key, "\r")[[1]]
     sub <- items[items$model == parts[1] & items$task == parts[2], ]
@@ -14,63 +131,66 @@ mcnemar_vs_baseline <- function(items, baseline) {
     base <- sub[sub$method == baseline, c("doc_id", "correct")]
     if (nrow(base) == 0) next
     for (m in setdiff(unique(sub$method), baseline)) {
-      other <- merge(base, sub[sub$method == m, c("doc_id", "correct")], by = "doc_id",
+      pairs <- merge(base, sub[sub$method == m, c("doc_id", "correct")], by = "doc_id",
                      suffixes = c(".base", ".method"))
-      b <- sum(other$correct.base == 1 & other$correct.method == 0)  # baseline right, method wrong
-      c <- sum(other$correct.base == 0 & other$correct.method == 1)
-      p <- if (b + c == 0) 1 else binom.test(b, b + c, 0.5)$p.value
-      out[[length(out) + 1]] <- data.frame(
-        test = "mcnemar_exact", metric = "correct", model = parts[1], group = parts[2],
-        method = m, baseline = baseline, statistic = b - c, p_value = p,
-        effect = mean(other$correct.method) - mean(other$correct.base),
-        effect_name = "accuracy_difference", n = nrow(other))
+      b <- sum(pairs$correct.base == 1 & pairs$correct.method == 0)
+      c <- sum(pairs$correct.base == 0 & pairs$correct.method == 1)
+      rows[[length(rows) + 1]] <- test_row(
+        test = "mcnemar_exact", metric = "correct", model = parts[1], group = parts[2], method = m,
+        versus = baseline, p_value = if (b + c == 0) 1 else binom.test(b, b + c, 0.5)$p.value,
+        effect = mean(pairs$correct.method) - mean(pairs$correct.base), effect_name = "accuracy_difference",
+        n = nrow(pairs), n_baseline_only = b, n_method_only = c)
     }
   }
-  do.call(rbind, out)
+  rows
 }
 
-# Kruskal-Wallis across methods, and Cliff's delta of each method vs the baseline,
-# on benchmark throughput per (model, batch size) over repetitions.
-throughput_tests <- function(runs, baseline) {
-  bench <- runs[runs$kind == "benchmark" & runs$status == "ok", ]
-  out <- list()
-  for (key in unique(paste(bench$model, bench$batch_size, sep = "\r"))) {
-    parts <- strsplit(key, "\r")[[1]]
-    sub <- bench[bench$model == parts[1] & bench$batch_size == as.numeric(parts[2]), ]
-    reps <- table(sub$method)
-    if (length(reps) < 2 || any(reps < 2)) next
-    kw <- kruskal.test(throughput_tokens_per_s ~ factor(method), data = sub)
-    out[[length(out) + 1]] <- data.frame(
-      test = "kruskal_wallis", metric = "throughput_tokens_per_s", model = parts[1],
-      group = paste0("bs", parts[2]), method = "all", baseline = NA, statistic = unname(kw$statistic),
-      p_value = kw$p.value, effect = NA, effect_name = NA, n = nrow(sub))
-    base <- sub$throughput_tokens_per_s[sub$method == baseline]
-    if (length(base) == 0) next
-    for (m in setdiff(unique(sub$method), baseline)) {
-      x <- sub$throughput_tokens_per_s[sub$method == m]
-      d <- effectsize::cliffs_delta(x, base)
-      out[[length(out) + 1]] <- data.frame(
-        test = "cliffs_delta", metric = "throughput_tokens_per_s", model = parts[1],
-        group = paste0("bs", parts[2]), method = m, baseline = baseline, statistic = NA,
-        p_value = NA, effect = d$r_rank_biserial, effect_name = "cliffs_delta", n = length(x) + length(base))
+# Spearman's rho between a task's evaluation energy and its quality, across the methods of one model
+# (means over repetitions; accuracy, or token perplexity for text tasks).
+spearman_energy_quality <- function(runs) {
+  if (is.null(runs$energy_j)) return(list())
+  ev <- runs[runs$kind == "evaluate" & runs$status == "ok" & !is.na(runs$energy_j), ]
+  rows <- list()
+  for (quality in intersect(c("accuracy", "perplexity_token"), names(ev))) {
+    sub <- ev[!is.na(ev[[quality]]), ]
+    if (nrow(sub) == 0) next
+    means <- aggregate(cbind(energy = sub$energy_j, quality = sub[[quality]]),
+                       by = list(model = sub$model, task = sub$task, method = sub$method), FUN = mean)
+    for (key in unique(paste(means$model, means$task, sep = "\r"))) {
+      parts <- strsplit(key, "\r")[[1]]
+      d <- means[means$model == parts[1] & means$task == parts[2], ]
+      if (nrow(d) < 3 || is_constant(d$energy) || is_constant(d$quality)) next
+      exact <- !anyDuplicated(d$energy) && !anyDuplicated(d$quality)  # exact p only without ties
+      ct <- cor.test(d$energy, d$quality, method = "spearman", exact = exact)
+      rows[[length(rows) + 1]] <- test_row(
+        test = "spearman", metric = paste0("energy_j~", quality), model = parts[1], group = parts[2],
+        method = "all", versus = "all", statistic = unname(ct$statistic), statistic_name = "S",
+        p_value = ct$p.value, effect = unname(ct$estimate), effect_name = "spearman_rho", n = nrow(d))
     }
   }
-  do.call(rbind, out)
+  rows
+}
+
+# The family a test belongs to for Holm's correction (see the header).
+family_of <- function(result) {
+  family <- paste(result$test, result$metric, sep = "|")
+  posthoc <- result$test == "dunn"
+  family[posthoc] <- paste(family[posthoc], result$model[posthoc], result$group[posthoc], sep = "|")
+  family
 }
 
 qb_stats <- function(runs_csv, items_csv, baseline, out_csv) {
   runs <- read.csv(runs_csv, stringsAsFactors = FALSE)
   items <- if (file.size(items_csv) > 1) read.csv(items_csv, stringsAsFactors = FALSE) else data.frame()
-  columns <- c("test", "metric", "model", "group", "method", "baseline", "statistic",
-               "p_value", "p_holm", "effect", "effect_name", "n")
-  result <- rbind(if (nrow(items) > 0) mcnemar_vs_baseline(items, baseline), throughput_tests(runs, baseline))
-  if (is.null(result)) {
-    result <- as.data.frame(setNames(replicate(length(columns), logical(0), simplify = FALSE), columns))
+  rows <- c(if (nrow(items) > 0) mcnemar_vs_baseline(items, baseline), repetition_tests(runs, baseline),
+            spearman_energy_quality(runs))
+  if (length(rows) == 0) {
+    result <- as.data.frame(setNames(replicate(length(COLUMNS), logical(0), simplify = FALSE), COLUMNS))
   } else {
-    # Holm correction within each family of tests
-    result$p_holm <- ave(result$p_value, result$test, FUN = function(p) p.adjust(p, "holm"))
-    result <- result[, columns]
+    result <- do.call(rbind, rows)
+    result$family <- family_of(result)
+    result$p_holm <- ave(result$p_value, result$family, FUN = function(p) p.adjust(p, "holm"))
   }
-  write.csv(result, out_csv, row.names = FALSE, na = "")
+  write.csv(result[, COLUMNS], out_csv, row.names = FALSE, na = "")
   invisible(nrow(result))
 }

@@ -5,6 +5,7 @@ import re
 from snakemake.exceptions import WorkflowError
 
 from quantbench.config import ConfigError, check_file, load
+from quantbench.figures import CAPTIONS
 
 try:
     for path in [*workflow.overwrite_configfiles, *workflow.configfiles]:
@@ -21,8 +22,8 @@ BENCH_SETTINGS = {k: v for k, v in STUDY.benchmark.items() if k != "batch_sizes"
 COUNTRY = STUDY.settings["energy"]["country_iso_code"]
 # Torch jobs take every core they are given, so measured jobs never share the CPU.
 TORCH_THREADS = STUDY.settings.get("threads") or workflow.cores
-FIGURES = ["quality", "throughput"]
 R_SCRIPTS = os.path.join(workflow.basedir, "analysis")
+FIGURES = list(CAPTIONS)  # drawn by analysis/figures.R, captioned in the report
 
 
 def _alternatives(names):

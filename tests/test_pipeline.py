@@ -7,6 +7,8 @@ import yaml
 
 from workflow_runner import planned_jobs, snakemake
 
+from quantbench.figures import CAPTIONS
+
 
 def test_run_table_has_one_row_per_run(study):
     workdir, _ = study
@@ -30,8 +32,8 @@ def test_run_table_has_one_row_per_run(study):
 def test_statistics_figures_and_report_exist(study):
     workdir, first = study
     stats = pd.read_csv(workdir / "results/analysis/stats.csv")
-    assert set(stats.test) >= {"mcnemar_exact", "kruskal_wallis", "cliffs_delta"}
-    for name in ("quality", "throughput"):
+    assert set(stats.test) >= {"mcnemar_exact", "kruskal_wallis", "cliffs_delta", "dunn", "spearman"}
+    for name in CAPTIONS:
         assert (workdir / f"results/figures/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (workdir / f"results/figures/{name}.pdf").read_bytes()[:5] == b"%PDF-"
     html = (workdir / "results/report.html").read_text()

@@ -1,5 +1,6 @@
 """The R statistics (analysis/stats.R via rpy2) on synthetic tables with known answers."""
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -11,27 +12,34 @@ pytest.importorskip("rpy2")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def items_table(flips: dict[str, int], n=40) -> pd.DataFrame:
-    """Baseline right on every item; each method gets `flips` items wrong (a one-sided change)."""
-    rows = []
-    for method, wrong in {"fp32": 0, **flips}.items():
-        for doc in range(n):
-            correct = int(doc >= wrong)
-            rows.append({"run_id": f"m/{method}/t/1", "doc_id": doc, "target": 1, "predicted": correct,
-                         "correct": correct, "model": "m", "method": method, "task": "t", "rep": 1})
-    return pd.DataFrame(rows)
+def items_table(outcomes: dict[str, list[int]]) -> pd.DataFrame:
+    """Per-item correctness (one list per method, same items) on task t of model m."""
+    return pd.DataFrame([{"run_id": f"m/{method}/t/1", "doc_id": doc, "target": 1, "predicted": correct,
+                          "correct": correct, "model": "m", "method": method, "task": "t", "rep": 1}
+                         for method, values in outcomes.items() for doc, correct in enumerate(values)])
 
 
-def runs_table(throughputs: dict[str, list[float]]) -> pd.DataFrame:
-    rows = [{"run_id": f"m/{m}/bs1/{r}", "kind": "benchmark", "status": "ok", "model": "m", "method": m,
-             "batch_size": 1, "rep": r, "throughput_tokens_per_s": v}
-            for m, values in throughputs.items() for r, v in enumerate(values, 1)]
-    return pd.DataFrame(rows)
+NO_ITEMS = items_table({})
+
+
+def bench_table(groups: dict[int, dict[str, list[float]]], metric="throughput_tokens_per_s") -> pd.DataFrame:
+    """Benchmark rows: batch size -> method -> one value per repetition."""
+    return pd.DataFrame([{"run_id": f"m/{m}/bs{bs}/{r}", "kind": "benchmark", "status": "ok", "model": "m",
+                          "method": m, "batch_size": bs, "rep": r, metric: v}
+                         for bs, methods in groups.items() for m, values in methods.items()
+                         for r, v in enumerate(values, 1)])
+
+
+def eval_table(values: dict[str, tuple[float, float]], reps=1) -> pd.DataFrame:
+    """Evaluate rows of task t: method -> (accuracy, energy_j), the same in every repetition."""
+    return pd.DataFrame([{"run_id": f"m/{m}/t/{r}", "kind": "evaluate", "status": "ok", "model": "m", "method": m,
+                          "task": "t", "rep": r, "accuracy": acc, "energy_j": energy}
+                         for m, (acc, energy) in values.items() for r in range(1, reps + 1)])
 
 
 @pytest.fixture
 def run_stats(tmp_path):
-    def run(runs, items):
+    def run(runs, items=NO_ITEMS):
         runs.to_csv(tmp_path / "runs.csv", index=False)
         items.to_csv(tmp_path / "items.csv", index=False)
         rbridge.stats(REPO / "analysis" / "stats.R", tmp_path / "runs.csv", tmp_path / "items.csv", "fp32",
@@ -40,26 +48,82 @@ def run_stats(tmp_path):
     return run
 
 
-def test_mcnemar_identical_large_p_shifted_small_p_after_holm(run_stats):
-    stats = run_stats(runs_table({"fp32": [10, 11, 12]}), items_table({"same": 0, "worse": 12}))
+def test_mcnemar_records_discordant_counts(run_stats):
+    base = [0] * 5 + [1] * 35                                  # baseline wrong on items 0-4
+    mixed = [1, 1, 1, 0, 0] + [0] * 10 + [1] * 25              # c = 3 gained, b = 10 lost
+    stats = run_stats(bench_table({1: {"fp32": [10, 11, 12]}}),
+                      items_table({"fp32": base, "same": base, "mixed": mixed, "worse": [0] * 17 + [1] * 23}))
     mc = stats[stats.test == "mcnemar_exact"].set_index("method")
-    assert mc.loc["same", "p_value"] == 1.0
-    assert mc.loc["worse", "p_value"] == pytest.approx(2 * 0.5 ** 12)  # exact binomial on 12 discordant pairs
-    assert mc.loc["worse", "p_holm"] < 0.01
-    assert mc.loc["worse", "effect"] == pytest.approx(-12 / 40)
+    assert mc.loc["same", ["n_baseline_only", "n_method_only", "p_value"]].tolist() == [0, 0, 1.0]
+    assert mc.loc["mixed", ["n_baseline_only", "n_method_only"]].tolist() == [10, 3]
+    # exact two-sided binomial on 13 discordant pairs, by hand
+    assert mc.loc["mixed", "p_value"] == pytest.approx(2 * sum(math.comb(13, k) for k in range(10, 14)) / 2 ** 13)
+    assert mc.loc["mixed", "effect"] == pytest.approx((3 - 10) / 40)
+    assert mc.loc["worse", ["n_baseline_only", "n_method_only"]].tolist() == [12, 0]
+    assert mc.loc["worse", "p_value"] == pytest.approx(2 * 0.5 ** 12)
+    assert mc.loc["worse", "p_holm"] == pytest.approx(3 * 2 * 0.5 ** 12)  # smallest of three in its family
+    assert set(mc.family) == {"mcnemar_exact|correct"}
 
 
-def test_kruskal_wallis_and_cliffs_delta(run_stats):
-    stats = run_stats(runs_table({"fp32": [10, 11, 12, 13], "same": [10.5, 11.5, 12.5, 12.9],
-                                  "fast": [20, 21, 22, 23]}), items_table({}))
-    kw = stats[stats.test == "kruskal_wallis"].iloc[0]
-    assert kw.p_value < 0.05
+def test_identical_groups_large_p_shifted_groups_small_p_after_holm(run_stats):
+    same = {"fp32": [10, 11, 12, 13], "b": [10, 11, 12, 13], "c": [10, 11, 12, 13]}
+    shifted = {"fp32": [10, 11, 12, 13], "b": [20, 21, 22, 23], "c": [30, 31, 32, 33]}
+    stats = run_stats(bench_table({1: same, 8: shifted}))
+    kw = stats[stats.test == "kruskal_wallis"].set_index("group")
+    assert kw.loc["bs1", "p_value"] == pytest.approx(1.0)
+    assert kw.loc["bs8", "statistic"] == pytest.approx(12 / 156 * (10 ** 2 + 26 ** 2 + 42 ** 2) / 4 - 39)
+    assert kw.loc["bs8", "p_holm"] == pytest.approx(2 * kw.loc["bs8", "p_value"]) and kw.loc["bs8", "p_holm"] < 0.05
+    dunn = stats[(stats.test == "dunn") & (stats.group == "bs8")]
+    assert len(dunn) == 3 and set(dunn.family) == {"dunn|throughput_tokens_per_s|m|bs8"}
+    extremes = dunn[(dunn.method == "c") | (dunn.versus == "c")].sort_values("p_value").iloc[0]
+    assert extremes.p_holm == pytest.approx(3 * extremes.p_value) and extremes.p_holm < 0.01
+    assert (stats[(stats.test == "dunn") & (stats.group == "bs1")].p_holm == 1).all()
+
+
+def test_cliffs_delta_hand_computed(run_stats):
+    stats = run_stats(bench_table({1: {"fp32": [10, 11, 12, 13], "same": [10.5, 11.5, 12.5, 12.9],
+                                       "fast": [20, 21, 22, 23]}}))
     cliff = stats[stats.test == "cliffs_delta"].set_index("method")
     assert cliff.loc["fast", "effect"] == pytest.approx(1.0)
     # by hand for `same` vs fp32: 9 pairs with x > y, 7 with x < y, of 16
     assert cliff.loc["same", "effect"] == pytest.approx((9 - 7) / 16)
+    assert cliff.loc["same", "effect_ci_low"] < 0.125 < cliff.loc["same", "effect_ci_high"]
+    assert (cliff.versus == "fp32").all() and cliff.p_value.isna().all()
 
 
-def test_identical_groups_give_large_p(run_stats):
-    stats = run_stats(runs_table({"fp32": [10, 11, 12], "b": [10, 11, 12]}), items_table({}))
-    assert stats[stats.test == "kruskal_wallis"].iloc[0].p_value == pytest.approx(1.0)
+def test_shapiro_wilk_exact_for_three_and_skipped_when_constant_or_short(run_stats):
+    stats = run_stats(bench_table({1: {"fp32": [1.0, 2.0, 3.5], "flat": [5.0, 5.0, 5.0], "short": [1.0, 2.0]}},
+                                  metric="latency_mean_s"))
+    sw = stats[stats.test == "shapiro_wilk"]
+    assert sw.method.tolist() == ["fp32"] and sw.metric.tolist() == ["latency_mean_s"]
+    # n = 3 by hand: W = (x3 - x1)^2 / 2 / SS, p = 6/pi (asin sqrt W - asin sqrt 3/4)
+    w = (3.5 - 1.0) ** 2 / 2 / sum((x - 6.5 / 3) ** 2 for x in (1.0, 2.0, 3.5))
+    assert sw.statistic.iloc[0] == pytest.approx(w)
+    assert sw.p_value.iloc[0] == pytest.approx(6 / math.pi * (math.asin(math.sqrt(w)) - math.asin(math.sqrt(0.75))),
+                                               rel=1e-4)
+
+
+def test_spearman_monotone_relation_gives_rho_one(run_stats):
+    runs = eval_table({"fp32": (0.70, 300.0), "a": (0.65, 120.0), "b": (0.50, 100.0), "c": (0.45, 10.0)})
+    stats = run_stats(runs)
+    rho = stats[stats.test == "spearman"].iloc[0]
+    assert rho.metric == "energy_j~accuracy" and rho.group == "t" and rho.n == 4
+    assert rho.effect == pytest.approx(1.0)
+    assert rho.p_value == pytest.approx(2 / 24)  # exact: 1 of 4! orderings is as extreme, two-sided
+    assert "kruskal_wallis" not in set(stats.test)  # one repetition each: no test across repetitions
+
+
+def test_evaluate_energy_tested_where_repetitions_exist(run_stats):
+    runs = eval_table({"fp32": (0.7, 100.0), "a": (0.6, 50.0)}, reps=3)
+    runs.loc[runs.method == "a", "energy_j"] += [0.0, 1.0, 2.0]
+    stats = run_stats(runs)
+    tested = stats[stats.metric == "energy_j"]
+    assert set(tested.test) == {"shapiro_wilk", "kruskal_wallis", "cliffs_delta"}
+    assert tested[tested.test == "cliffs_delta"].effect.iloc[0] == pytest.approx(-1.0)
+
+
+def test_no_successful_runs_give_an_empty_table_with_every_column(run_stats):
+    from synthetic_runs import failed_study
+
+    stats = run_stats(failed_study())
+    assert stats.empty and "n_baseline_only" in stats.columns and "family" in stats.columns

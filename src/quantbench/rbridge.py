@@ -23,6 +23,18 @@ def call(script: Path, function: str, *args):
     return ro.r[function](*[str(a) if isinstance(a, Path) else a for a in args])
 
 
+R_PACKAGES = ["ggplot2", "ragg", "effectsize", "rstatix"]
+
+
+def versions() -> dict[str, str]:
+    """R's version and those of the R packages the analysis uses, for the report's environment."""
+    ro = _r()
+    found = {"R": ro.r("R.version.string")[0]}
+    for package in R_PACKAGES:
+        found[package] = ro.r(f'as.character(packageVersion("{package}"))')[0]
+    return found
+
+
 def stats(script: Path, runs_csv: Path, items_csv: Path, baseline: str, out_csv: Path) -> None:
     with atomic.atomic_path(out_csv) as tmp:
         call(script, "qb_stats", runs_csv, items_csv, baseline, tmp)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import atomic
+from .figures import CAPTIONS
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
@@ -45,20 +46,59 @@ def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
     return table.round(5)
 
 
+TESTS = {
+    "mcnemar_exact": "Exact McNemar test of per-item correctness, each method against the baseline on the same "
+                     "items; n_baseline_only (b) and n_method_only (c) are the discordant items, "
+                     "p = binom.test(b, b + c).",
+    "kruskal_wallis": "Kruskal-Wallis test across methods, over repetitions, per model and batch size or task.",
+    "dunn": "Dunn's pairwise post-hoc tests after each Kruskal-Wallis test (three or more methods); "
+            "Holm within the pairs of one omnibus test.",
+    "cliffs_delta": "Cliff's delta of each method against the baseline over repetitions (positive: the "
+                    "method's values are larger), with its 95% confidence interval.",
+    "shapiro_wilk": "Shapiro-Wilk normality test of each method's repetitions (n >= 3, not constant): "
+                    "why the tests above are rank-based.",
+    "spearman": "Spearman's rank correlation between a task's evaluation energy and its quality across the "
+                "methods of one model.",
+}
+
+
 def _figure(png: Path) -> str:
     data = base64.b64encode(png.read_bytes()).decode()
     pdf = png.with_suffix(".pdf").name
-    return f'<h3>{html.escape(png.stem)}</h3><img src="data:image/png;base64,{data}"><p><a href="figures/{pdf}">PDF</a></p>'
+    return (f'<h3>{html.escape(png.stem)}</h3><img src="data:image/png;base64,{data}">'
+            f'<p class=note>{html.escape(CAPTIONS.get(png.stem, ""))} <a href="figures/{pdf}">PDF</a></p>')
 
 
-def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Path], out: Path) -> None:
+def stats_sections(stats: pd.DataFrame) -> list[str]:
+    """One table per test, showing only the columns that test fills (the CSV keeps full precision)."""
+    parts = ["<p class=note>p_holm: Holm-adjusted within <code>family</code>, the set of tests named there "
+             "(one test on one metric across models and groups; Dunn: the pairs after one Kruskal-Wallis "
+             "test). All columns are described in analysis/stats.R.</p>"]
+    if stats.empty:
+        return parts + ["<p>No test could be run: too few successful runs or repetitions.</p>"]
+    for test, rows in stats.groupby("test", sort=False):
+        rows = rows.dropna(axis=1, how="all").drop(columns="test")
+        parts += [f"<h3>{html.escape(str(test))}</h3><p class=note>{html.escape(TESTS.get(test, ''))}</p>",
+                  rows.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.4g}")]
+    return parts
+
+
+def environment_section(runs: pd.DataFrame, r_versions: dict[str, str]) -> list[str]:
+    env_columns = [c for c in ENVIRONMENT if c in runs.columns]
+    measured = runs[runs.status == "ok"].drop_duplicates(env_columns)[env_columns]
+    analysis = pd.DataFrame({"package": list(r_versions), "version": list(r_versions.values())})
+    return ["<h2>Environment</h2><p class=note>where the runs were measured</p>",
+            measured.to_html(index=False, na_rep=""),
+            "<p class=note>the R used for statistics and figures</p>", analysis.to_html(index=False)]
+
+
+def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Path], out: Path,
+           r_versions: dict[str, str]) -> None:
     runs = pd.read_csv(runs_csv)
     runs = runs.reindex(columns=runs.columns.union(COLUMNS_USED, sort=False))  # all failed: columns missing
     stats = pd.read_csv(stats_csv)
     problems = runs[runs.status != "ok"]
     notes = [json.loads(Path(m).read_text()).get("note") for m in manifests]
-    env_columns = [c for c in ENVIRONMENT if c in runs.columns]
-    environment = runs[runs.status == "ok"].drop_duplicates(env_columns)[env_columns]
     parts = [
         f"<!doctype html><meta charset=utf-8><title>quantbench report</title><style>{STYLE}</style>",
         "<h1>quantbench report</h1>",
@@ -70,11 +110,10 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "token-level perplexity (sliding window) for text tasks</p>", quality_table(runs).to_html(),
         "<h2>Speed, memory and energy</h2><p class=note>cv = stdev/mean of throughput across repetitions</p>",
         speed_table(runs).to_html(),
-        "<h2>Statistics</h2><p class=note>p_holm: Holm-corrected within each test</p>",
-        stats.to_html(index=False, na_rep=""),
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
+        "<h2>Statistics</h2>", *stats_sections(stats),
+        *environment_section(runs, r_versions),
     ]
-    parts += ["<h2>Environment</h2>", environment.to_html(index=False, na_rep="")]
     if not problems.empty:
         parts += ["<h2>Runs without results</h2>",
                   problems[["run_id", "status", "reason", "error"]].to_html(index=False, na_rep="")]

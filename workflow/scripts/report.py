@@ -1,9 +1,10 @@
 """Snakemake adapter: tables, statistics and figures -> results/report.html."""
 from pathlib import Path
 
-from quantbench import jobs, report
+from quantbench import jobs, rbridge, report
 
 jobs.setup(snakemake.log[0])
 i = snakemake.input
 report.render(Path(i.runs), Path(i.stats), [Path(p) for p in i.pngs],
-              [Path(m) / "manifest.json" for m in i.models], Path(snakemake.output.html))
+              [Path(m) / "manifest.json" for m in i.models], Path(snakemake.output.html),
+              rbridge.versions())

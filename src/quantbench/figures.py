@@ -1,0 +1,22 @@
+"""The study's figures (drawn by analysis/figures.R): file stem -> caption shown in the report.
+
+The one list of figures: the Snakemake rules expect exactly these files, the report captions them.
+"""
+
+CAPTIONS = {
+    "accuracy": "Accuracy of each method on each choice task (mean over repetitions; whiskers: min-max "
+                "where a task was evaluated more than once).",
+    "perplexity": "Token-level perplexity on each text task (sliding window over the concatenated text, the "
+                  "papers' convention; lower is better).",
+    "memory": "Model size on disk next to peak memory while generating, per batch size (peak process RSS; "
+              "peak GPU memory allocated by torch when the runs used a GPU).",
+    "speed": "Latency of one generate call and generated tokens per second against batch size (mean over "
+             "repetitions, whiskers min-max).",
+    "energy": "Energy and CO2 of evaluating each task, per method. The subtitle names the method that "
+              "measured the energy; codecarbon_estimate is an estimate, not a hardware counter.",
+    "quantization": "Cost of producing each variant: wall time and energy of the quantize step (for the "
+                    "baseline: loading and saving the weights).",
+    "pareto": "Trade-off between quality (mean accuracy over choice tasks, or perplexity in a study without "
+              "them), evaluation energy summed over tasks, and peak memory (point size). Grey variants are "
+              "dominated: another variant is no worse on all three and better on at least one.",
+}

@@ -1,0 +1,77 @@
+"""Every figure (analysis/figures.R via rpy2) is a valid file for full, several-model and empty studies;
+the report captions each one and shows the statistics and the environment."""
+
+from html import escape as html_escape
+from pathlib import Path
+
+import pytest
+from synthetic_runs import failed_study, study
+
+from quantbench import rbridge, report
+from quantbench.figures import CAPTIONS
+
+pytest.importorskip("rpy2")
+REPO = Path(__file__).resolve().parents[1]
+MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-"}
+
+
+def draw(runs, folder: Path) -> list[Path]:
+    folder.mkdir()
+    runs.to_csv(folder / "runs.csv", index=False)
+    outputs = [folder / "figures" / f"{name}{ext}" for name in CAPTIONS for ext in MAGIC]
+    rbridge.figures(REPO / "analysis" / "figures.R", folder / "runs.csv", outputs)
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    """A study of two models with every kind of run, its figures drawn once for the tests below."""
+    runs = study()
+    runs["host"], runs["device"], runs["torch_version"] = "vm", "cpu", "2.13.0+cpu"
+    folder = tmp_path_factory.mktemp("two_models") / "study"
+    return folder, draw(runs, folder)
+
+
+def assert_valid(outputs: list[Path]) -> None:
+    for path in outputs:
+        data = path.read_bytes()
+        assert data.startswith(MAGIC[path.suffix]) and len(data) > 1000, path.name
+        if path.suffix == ".pdf":
+            assert b"%%EOF" in data[-32:], path.name
+
+
+def test_every_figure_is_valid_for_two_models(two_models):
+    assert_valid(two_models[1])
+
+
+def test_every_figure_is_valid_when_nothing_succeeded(tmp_path):
+    assert_valid(draw(failed_study(), tmp_path / "study"))
+
+
+def test_pareto_dominance():
+    import rpy2.robjects as ro
+
+    def dominated(quality, energy, memory, higher_is_better=True):
+        vectors = [ro.FloatVector(v) for v in (quality, energy, memory)]
+        return list(rbridge.call(REPO / "analysis" / "figures.R", "dominated", *vectors, higher_is_better))
+
+    # c: as accurate as a but costs more energy; d: as cheap as b but less accurate and larger
+    assert dominated([0.7, 0.6, 0.7, 0.5], [10, 5, 12, 5], [100, 100, 100, 200]) == [False, False, True, True]
+    assert dominated([0.7, 0.7], [10, 10], [100, 100]) == [False, False]  # ties dominate nothing
+    assert dominated([20.0, 25.0], [10, 10], [100, 100], higher_is_better=False) == [False, True]  # perplexity
+
+
+def test_report_captions_figures_and_shows_statistics_and_environment(two_models):
+    folder, outputs = two_models
+    (folder / "items.csv").write_text("\n")
+    rbridge.stats(REPO / "analysis" / "stats.R", folder / "runs.csv", folder / "items.csv", "fp32",
+                  folder / "stats.csv")
+    pngs = [p for p in outputs if p.suffix == ".png"]
+    report.render(folder / "runs.csv", folder / "stats.csv", pngs, [], folder / "report.html", rbridge.versions())
+    html = (folder / "report.html").read_text()
+    assert html.count("data:image/png;base64") == len(CAPTIONS)
+    for caption in CAPTIONS.values():
+        assert html_escape(caption) in html
+    for test in ("kruskal_wallis", "dunn", "cliffs_delta", "shapiro_wilk", "spearman"):
+        assert f"<h3>{test}</h3>" in html
+    assert "2.13.0+cpu" in html and "effectsize" in html and "R version 4" in html
