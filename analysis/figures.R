@@ -80,9 +80,12 @@ accuracy_figure <- function(runs, stem) {
   bar_figure(agg, runs, "task", title, "accuracy", stem)
 }
 
+PERPLEXITY_LABELS <- c(perplexity_token = "token perplexity (sliding window)",
+                       perplexity_word = "word perplexity (lm-eval, per document)")
+
 perplexity_figure <- function(runs, stem) {
-  title <- "Token-level perplexity (sliding window; lower is better)"
-  agg <- summarise_runs(ok_runs(runs, "evaluate"), "perplexity_token", c("model", "method", "task"))
+  title <- "Perplexity (lower is better)"
+  agg <- measures(ok_runs(runs, "evaluate"), PERPLEXITY_LABELS, c("model", "method", "task"))
   if (is.null(agg)) return(no_data_figure(title, "the study has no successful perplexity evaluations", stem))
   bar_figure(agg, runs, "task", title, "perplexity", stem, values = TRUE)
 }
@@ -211,7 +214,7 @@ pareto_figure <- function(runs, stem) {
 }
 
 # Run-table columns the figures read; a study without them (nothing measured) gets empty ones.
-COLUMNS <- c("bits", "task", "batch_size", "accuracy", "perplexity_token", "size_bytes", "quantize_time_s",
+COLUMNS <- c("bits", "task", "batch_size", "accuracy", "perplexity_token", "perplexity_word", "size_bytes", "quantize_time_s",
              "energy_j", "energy_method", "co2_kg", "peak_rss_mb", "peak_gpu_allocated_mb", "latency_mean_s",
              "throughput_tokens_per_s")
 

@@ -6,8 +6,9 @@ The one list of figures: the Snakemake rules expect exactly these files, the rep
 CAPTIONS = {
     "accuracy": "Accuracy of each method on each choice task (mean over repetitions; whiskers: min-max "
                 "where a task was evaluated more than once).",
-    "perplexity": "Token-level perplexity on each text task (sliding window over the concatenated text, the "
-                  "papers' convention; lower is better).",
+    "perplexity": "Perplexity on each text task, lower is better: token-level (sliding window over the "
+                  "concatenated text, the papers' convention) and lm-eval's word perplexity (rolling "
+                  "log-likelihood per document, normalised by words, comparable across tokenizers).",
     "memory": "Model size on disk next to peak memory while generating, per batch size (peak process RSS; "
               "peak GPU memory allocated by torch when the runs used a GPU).",
     "speed": "Latency of one generate call and generated tokens per second against batch size (mean over "

@@ -17,7 +17,7 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px soli
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:14px}"""
 
 
-COLUMNS_USED = ["task", "batch_size", "rep", "accuracy", "perplexity_token", "size_bytes", "quantize_time_s",
+COLUMNS_USED = ["task", "batch_size", "rep", "accuracy", "perplexity_token", "perplexity_word", "size_bytes", "quantize_time_s",
                 "throughput_tokens_per_s", "latency_p50_s", "peak_rss_mb", "energy_per_token_j", "co2_kg",
                 "energy_method", "reason", "error"]
 ENVIRONMENT = ["host", "device", "cpu", "gpu", "torch_version", "transformers_version", "git_revision"]
@@ -25,7 +25,7 @@ ENVIRONMENT = ["host", "device", "cpu", "gpu", "torch_version", "transformers_ve
 
 def quality_table(runs: pd.DataFrame) -> pd.DataFrame:
     ev = runs[(runs.kind == "evaluate") & (runs.status == "ok")].copy()
-    ev["value"] = ev["accuracy"].fillna(ev.get("perplexity_token"))
+    ev["value"] = ev["accuracy"].fillna(ev.get("perplexity_token")).fillna(ev.get("perplexity_word"))
     table = ev.pivot_table(index=["model", "method"], columns="task", values="value", aggfunc="mean")
     q = runs[(runs.kind == "quantize") & (runs.status == "ok")].set_index(["model", "method"])
     table["size_MB"] = q["size_bytes"] / 1e6
@@ -107,7 +107,7 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "(no hardware counter was readable), <code>nvml_counter</code>/<code>rapl</code> are counters.</p>",
         *[f"<p class=note>{html.escape(n)}</p>" for n in notes if n],
         "<h2>Quality, size and quantization cost</h2><p class=note>accuracy for choice tasks, "
-        "token-level perplexity (sliding window) for text tasks</p>", quality_table(runs).to_html(),
+        "token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks</p>", quality_table(runs).to_html(),
         "<h2>Speed, memory and energy</h2><p class=note>cv = stdev/mean of throughput across repetitions</p>",
         speed_table(runs).to_html(),
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
