@@ -43,6 +43,14 @@ def method_params(wildcards):
     return {"name": m.name, "backend": m.backend, "params": m.params}
 
 
+def generation_reference(wildcards):
+    """A generation task of a non-baseline method is compared with the baseline's answers."""
+    if STUDY.tasks[wildcards.task]["type"] != "generation" or wildcards.method == BASELINE:
+        return []
+    return [f"results/quantized/{wildcards.model}/{BASELINE}",
+            f"results/eval/{wildcards.model}/{BASELINE}/{wildcards.task}/{wildcards.rep}.items.jsonl"]
+
+
 def eval_records():
     return expand(
         "results/eval/{model}/{method}/{task}/{rep}.json",

@@ -1,6 +1,7 @@
 rule evaluate:
     input:
         artifact="results/quantized/{model}/{method}",
+        reference=generation_reference,
     output:
         record="results/eval/{model}/{method}/{task}/{rep}.json",
         item_log="results/eval/{model}/{method}/{task}/{rep}.items.jsonl",

@@ -13,13 +13,17 @@ from quantbench.figures import CAPTIONS
 def test_run_table_has_one_row_per_run(study):
     workdir, _ = study
     runs = pd.read_csv(workdir / "results/tables/runs.csv")
-    assert len(runs) == 4 + 4 * 3 + 4 * 2 * 2  # quantize + evaluate + benchmark rows
+    assert len(runs) == 4 + 4 * 4 + 4 * 2 * 2  # quantize + evaluate + benchmark rows
     assert runs.run_id.is_unique and set(runs.status) == {"ok"}
     ev = runs[runs.kind == "evaluate"]
     assert ev[ev.task == "sentiment"].accuracy.between(0, 1).all()
     assert (ev[ev.task == "perplexity"].perplexity_token > 1).all()
     words = ev[ev.task == "word-perplexity"]
     assert (words.perplexity_word > 1).all() and words.perplexity_token.isna().all()
+    answers = ev[ev.task == "generation"].set_index("method")
+    assert answers.loc["fp32", ["exact_match_vs_baseline"]].isna().all()  # the baseline is the reference
+    assert answers.drop(index="fp32").exact_match_vs_baseline.between(0, 1).all()
+    assert (answers.perplexity_under_baseline > 1).all() and (answers.output_tokens_mean > 0).all()
     bench = runs[runs.kind == "benchmark"]
     for column in ("latency_p50_s", "latency_p99_s", "throughput_tokens_per_s", "peak_rss_mb", "energy_j",
                    "co2_kg", "energy_per_token_j", "energy_per_sample_j"):

@@ -31,6 +31,7 @@ def write_study(workdir: Path, model: Path) -> Path:
             "sentiment": {"type": "lm_eval", "task": "qb_sentiment", "limit": 20, "seed": 1},
             "perplexity": {"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64},
             "word-perplexity": {"type": "lm_eval", "task": "qb_word_perplexity"},
+            "generation": {"type": "generation", "prompts": "qb_prompts", "max_new_tokens": 4, "chat_template": False},
         },
         "benchmark": {"batch_sizes": [1, 2], "prompt_tokens": 16, "new_tokens": 4, "warmup": 1, "iterations": 2,
                       "idle_seconds": 0.2, "cooldown_seconds": 0},

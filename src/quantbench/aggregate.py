@@ -80,7 +80,8 @@ def collect(results: Path) -> tuple[list[dict], list[dict]]:
     for path in [*_records(results, "eval/**/*.json"), *_records(results, "bench/**/*.json")]:
         rows.append(record_row(json.loads(path.read_text())))
     for path in _records(results, "eval/**/*.items.jsonl"):
-        items.extend(json.loads(line) for line in path.read_text().splitlines() if line)
+        logged = (json.loads(line) for line in path.read_text().splitlines() if line)
+        items.extend(item for item in logged if "correct" in item)  # scored choices; generated text stays in the log
     return rows, items
 
 

@@ -8,17 +8,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import tasks
+from . import generation, tasks
 from .perplexity import token_perplexity
 
 log = logging.getLogger(__name__)
 
 
 def evaluate(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict, list[dict]]:
-    """Return (metrics, per-item rows); items are empty for perplexity."""
+    """Return (metrics, per-item rows): choices per item, generated answers, or none (perplexity)."""
     if task["type"] == "perplexity":
         text = tasks.text_path(task["text"]).read_text()
         return token_perplexity(model, tokenizer, text, task["context"], task["stride"], device), []
+    if task["type"] == "generation":
+        items = generation.generate(model, tokenizer, task, device)
+        return generation.summary(items), items
     return _lm_eval(model, tokenizer, task, device)
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import artifacts, atomic, benchmark, evaluation, sources, tasks
+from . import artifacts, atomic, benchmark, evaluation, generation, sources, tasks
 from .devices import resolve_device
 from .energy import EnergyMeter
 from .environment import describe, now
@@ -76,7 +76,9 @@ class _LoadedRun:
 
 
 def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
-             device: str, country: str, on_error: str = "error") -> None:
+             device: str, country: str, on_error: str = "error",
+             reference: tuple[Path, Path] | None = None) -> None:
+    """`reference`: the baseline's artifact and answers, which a generation task is compared with."""
     run_id = f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
 
     def record_failure(message: str) -> None:
@@ -88,12 +90,29 @@ def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any],
         t0 = time.perf_counter()
         with EnergyMeter(run.device, country).measure() as box:
             metrics, items = evaluation.evaluate(run.model, run.tokenizer, task, run.device)
+        if task["type"] == "generation":  # after the meter: comparing is analysis, not the variant's cost
+            metrics.update(_compare_generations(run, items, reference))
         record = run.record
         record.update(task_type=task["type"], metrics={**metrics, "energy": box.reading.as_dict()},
                       eval_time_s=time.perf_counter() - t0, ended=now())
         atomic.write_text(items_out, "".join(json.dumps({"run_id": run_id, **i}) + "\n" for i in items))
         atomic.write_json(out, record)
         log.info("evaluated %s: %s", run_id, {k: v for k, v in metrics.items() if isinstance(v, float)})
+
+
+def _compare_generations(run: _LoadedRun, items: list[dict], reference: tuple[Path, Path] | None) -> dict:
+    """Agreement with the baseline's answers and their perplexity under the baseline model."""
+    if reference is None:  # this run is the baseline: its own answers under itself, the reference point
+        return {"perplexity_under_baseline": generation.perplexity_under(run.model, items, run.device)}
+    baseline_artifact, baseline_items = reference
+    answers = generation.read_items(baseline_items)
+    if not answers:
+        raise RuntimeError(f"the baseline's generation failed ({baseline_items} is empty): nothing to compare with")
+    metrics = generation.agreement(items, answers)
+    del run.model  # one model in memory at a time
+    baseline, _, _ = artifacts.load(baseline_artifact, run.device)
+    metrics["perplexity_under_baseline"] = generation.perplexity_under(baseline, items, run.device)
+    return metrics
 
 
 def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: dict[str, Any], device: str,

@@ -43,6 +43,8 @@ BUILTIN_CHOICE_TASKS: dict[str, tuple[str, dict[str, Any]]] = {
     }),
 }
 BUILTIN_TEXTS = {"qb_perplexity": "perplexity.txt"}
+# 20 prompts, 10 factual and 10 creative, for free generation
+BUILTIN_PROMPTS = {"qb_prompts": "prompts.jsonl"}
 # lm-eval's word/byte perplexity (the wikitext protocol: rolling log-likelihood per document) over a
 # shipped text, one document per paragraph.
 ROLLING_TEXT_TASKS = {"qb_word_perplexity": "perplexity.txt"}
@@ -79,13 +81,19 @@ def problem(task: dict[str, Any]) -> str | None:
     """A config-time check of one task entry; None when it looks runnable."""
     if task["type"] == "lm_eval":
         return _lm_eval_task_problem(task)
+    if task["type"] == "generation":
+        return _file_problem(prompts_path, task["prompts"])
     if task["stride"] > task["context"]:
         return f"stride {task['stride']} is larger than context {task['context']}: tokens would be skipped"
+    return _file_problem(text_path, task["text"])
+
+
+def _file_problem(resolve, name: str) -> str | None:
     try:
-        path = text_path(task["text"])
+        path = resolve(name)
     except KeyError as err:
         return str(err.args[0])
-    return None if path.is_file() else f"text file {str(path)!r} does not exist"
+    return None if path.is_file() else f"file {str(path)!r} does not exist"
 
 
 def _lm_eval_task_problem(task: dict[str, Any]) -> str | None:
@@ -114,11 +122,19 @@ def _lm_eval_task_problem(task: dict[str, Any]) -> str | None:
 
 
 def text_path(name: str) -> Path:
+    return _shipped_or_path(name, BUILTIN_TEXTS, "text", "path:/file.txt")
+
+
+def prompts_path(name: str) -> Path:
+    return _shipped_or_path(name, BUILTIN_PROMPTS, "prompts", "path:/prompts.jsonl with id, kind, prompt")
+
+
+def _shipped_or_path(name: str, shipped: dict[str, str], what: str, alternative: str) -> Path:
     if name.startswith("path:"):
         return Path(name.removeprefix("path:"))
-    if name not in BUILTIN_TEXTS:
-        raise KeyError(f"unknown built-in text {name!r}; built-in: {sorted(BUILTIN_TEXTS)}, or path:/file.txt")
-    return data_file(BUILTIN_TEXTS[name])
+    if name not in shipped:
+        raise KeyError(f"unknown built-in {what} {name!r}; built-in: {sorted(shipped)}, or {alternative}")
+    return data_file(shipped[name])
 
 
 def is_quantbench_task(name: str) -> bool:

@@ -14,4 +14,5 @@ jobs.evaluate(
     device=snakemake.params.device,
     country=snakemake.params.country,
     on_error=config.setting(snakemake.config, "on_error"),
+    reference=tuple(map(Path, snakemake.input.reference)) or None,  # baseline artifact + answers
 )
