@@ -9,7 +9,9 @@ CORES  ?= all
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
 
+# tests/test_slurm.py starts a one-node SLURM cluster itself; the packages come from Debian.
 test: setup
+	./scripts/install-slurm.sh
 	$(BIN)/python -m pytest
 
 setup: $(VENV)/.installed

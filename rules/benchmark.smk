@@ -11,7 +11,7 @@ rule benchmark:
     resources:
         gpu=1,
     conda:
-        "../envs/quantbench.yaml"
+        backend_env
     log:
         "results/logs/benchmark/{model}/{method}/bs{batch}/{rep}.log",
     script:

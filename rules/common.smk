@@ -99,3 +99,12 @@ def print_outputs():
         ("job logs", "results/logs/"),
     ]:
         print(f"  {label:<11} {os.path.abspath(path)}")
+
+
+# With --software-deployment-method conda, model jobs run in their backend's environment (envs/, named by
+# quantbench.envs). The environments hold quantbench's dependencies, not quantbench (README: clusters).
+from quantbench.envs import env_name
+
+
+def backend_env(wildcards):
+    return os.path.join(workflow.basedir, "envs", f"{env_name(STUDY.methods[wildcards.method].backend)}.yaml")

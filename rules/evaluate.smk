@@ -13,7 +13,7 @@ rule evaluate:
     resources:
         gpu=1,
     conda:
-        "../envs/quantbench.yaml"
+        backend_env
     log:
         "results/logs/evaluate/{model}/{method}/{task}/{rep}.log",
     script:

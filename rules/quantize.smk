@@ -11,7 +11,7 @@ rule quantize:
     resources:
         gpu=1,
     conda:
-        "../envs/quantbench.yaml"
+        backend_env
     log:
         "results/logs/quantize/{model}/{method}.log",
     script:

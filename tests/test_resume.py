@@ -9,10 +9,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from workflow_runner import CLEAN_ENV, snakemake, snakemake_command, write_study
-
-DETERMINISTIC = ["run_id", "kind", "status", "model", "method", "bits", "task", "batch_size", "rep", "accuracy",
-                 "n_items", "perplexity_token", "tokens_scored", "size_bytes"]
+from workflow_runner import CLEAN_ENV, DETERMINISTIC, snakemake, snakemake_command, write_study
 
 
 def start(workdir: Path, *args: str) -> subprocess.Popen:

@@ -13,6 +13,10 @@ REPO = Path(__file__).resolve().parents[1]
 # os.environ, and a child Python then loads the system libpython's symbols and fails to import ssl).
 CLEAN_ENV = dict(os.environ)
 
+# Run-table columns that do not depend on timing: two runs of one study agree on them exactly.
+DETERMINISTIC = ["run_id", "kind", "status", "model", "method", "bits", "task", "batch_size", "rep", "accuracy",
+                 "n_items", "perplexity_token", "tokens_scored", "size_bytes"]
+
 METHODS = {
     "fp32": {"backend": "baseline", "dtype": "float32"},
     "bnb-int8": {"backend": "bitsandbytes", "bits": 8},
@@ -43,8 +47,9 @@ def write_study(workdir: Path, model: Path) -> Path:
 
 
 def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-            "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", "gpu=1", *args]
+    """Extra args come first: the options below take lists and would swallow a target after them."""
+    return [sys.executable, "-m", "snakemake", *args, "--snakefile", str(REPO / "Snakefile"), "--directory",
+            str(workdir), "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", "gpu=1"]
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
