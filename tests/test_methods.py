@@ -17,7 +17,8 @@ from quantbench import artifacts, jobs
 from quantbench.methods import BACKENDS, with_defaults
 
 # method -> (backend params, dtype that must appear among stored weights, relative logit error band).
-# Bands measured on this model: bf16 0.006, 8-bit 0.007-0.010, 4-bit 0.10-0.17; they do not overlap.
+# Bands measured on this model: bf16 0.006, 8-bit 0.007-0.010, 4-bit 0.09-0.17; they do not overlap.
+TINY_CALIBRATION = {"samples": 8, "sequence_length": 64}
 CPU_METHODS = {
     "fp32": ({"backend": "baseline", "dtype": "float32"}, "F32", (0.0, 1e-6)),
     "bf16": ({"backend": "baseline", "dtype": "bfloat16"}, "BF16", (1e-3, 0.015)),
@@ -26,6 +27,21 @@ CPU_METHODS = {
     "bnb-fp4": ({"backend": "bitsandbytes", "bits": 4, "quant_type": "fp4"}, "U8", (0.04, 0.3)),
     "quanto-int8": ({"backend": "quanto", "bits": 8}, "I8", (2e-3, 0.03)),
     "quanto-int4": ({"backend": "quanto", "bits": 4}, "U8", (0.04, 0.3)),
+    "bnb-fp4-dq": ({"backend": "bitsandbytes", "bits": 4, "quant_type": "fp4", "double_quant": True}, "U8",
+                   (0.04, 0.3)),
+    # GPTQ packs int4/int8 into int32 words and reloads with bf16 activations (GPTQModel's CPU kernels).
+    "gptq-int4": ({"backend": "gptq", "bits": 4, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
+                  (0.04, 0.3)),
+    "gptq-int8": ({"backend": "gptq", "bits": 8, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
+                  (2e-3, 0.03)),
+}
+# What the artifact's config.json must say, where dtype and band alone cannot tell variants apart.
+SAVED_QUANT_CONFIG = {
+    "bnb-nf4": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": False},
+    "bnb-fp4": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": False},
+    "bnb-fp4-dq": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": True},
+    "gptq-int4": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": False},
+    "gptq-int8": {"quant_method": "gptq", "bits": 8, "group_size": 32, "desc_act": False},
 }
 INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
 
@@ -72,10 +88,23 @@ def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_p
     assert info["backend"] == backend.name and info["method"] == method
     assert weight_dtype in stored_dtypes(artifact)
     assert info["size_bytes"] > 0 and info["files"]
+    saved = json.loads((artifact / "config.json").read_text()).get("quantization_config", {})
+    for key, value in SAVED_QUANT_CONFIG.get(method, {}).items():
+        assert saved.get(key) == value, f"{method}: config.json quantization_config.{key} = {saved.get(key)!r}"
 
     logits = reload_logits_in_fresh_process(artifact, tmp_path)
     error = ((logits - reference_logits).norm() / reference_logits.norm()).item()
     assert low <= error <= high, f"{method}: relative logit error {error:.2e} outside [{low}, {high}]"
+
+
+def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(tiny_model_folder, tmp_path):
+    # the tiny model's layers are 64 and 128 wide, as SmolLM2's 576 is not a multiple of 128
+    entry = {"backend": "gptq", "bits": 4, "group_size": 256}
+    with pytest.raises(ValueError, match=r"group_size 256 does not divide .*\[64, 128\].*use 32 or 64"):
+        jobs.quantize(tiny_model_folder, tmp_path / "g256", model="tiny",
+                      method={"name": "g256", "backend": "gptq", "params": with_defaults(BACKENDS["gptq"], entry)},
+                      device="cpu", country="USA")
+    assert not (tmp_path / "g256").exists()
 
 
 def test_corrupt_artifact_is_refused(tiny_model_folder, tmp_path):

@@ -23,6 +23,7 @@ class Backend(ABC):
     packages: ClassVar[tuple[str, ...]] = ()  # distribution names this backend imports
     params_schema: ClassVar[dict[str, Any]] = {}
     required: ClassVar[tuple[str, ...]] = ()  # params the config must give
+    notes: ClassVar[str] = ""  # for the capability table: why a device is missing, kernels used, caveats
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if not _distribution_installed(p)]
