@@ -87,6 +87,19 @@ def test_on_unsupported_skip_records_the_reason(monkeypatch):
     assert set(study.methods) == {"fp32", "quanto-int8"}
 
 
+def test_cpu_impossible_variant_is_skipped_under_device_auto_without_a_gpu(monkeypatch):
+    # torchao int8 runs on CPU; its int4 needs CUDA kernels, which this machine has not
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    methods = {"ao-int8": {"backend": "torchao", "bits": 8}, "ao-int4": {"backend": "torchao", "bits": 4}}
+    study = config.load(with_change(lambda c: c["methods"].update(methods) or c.update(on_unsupported="skip")))
+    assert "ao-int8" in study.methods
+    assert "needs CUDA" in study.skipped["ao-int4"] and "not on device: cpu" in study.skipped["ao-int4"]
+    with pytest.raises(ConfigError, match="methods.ao-int4.*mslk"):
+        config.load(with_change(lambda c: c["methods"].update(methods)))
+    monkeypatch.setattr(config, "cuda_available", lambda: True)
+    assert "ao-int4" in config.load(with_change(lambda c: c["methods"].update(methods))).methods
+
+
 def test_missing_backend_package_is_reported(monkeypatch):
     monkeypatch.setattr(BACKENDS["quanto"], "packages", ("definitely-not-installed-pkg",))
     with pytest.raises(ConfigError, match="definitely-not-installed-pkg"):

@@ -14,6 +14,7 @@ import torch
 from safetensors import safe_open
 
 from quantbench import artifacts, jobs
+from quantbench.devices import DeviceUnavailable
 from quantbench.methods import BACKENDS, with_defaults
 
 # method -> (backend params, dtype that must appear among stored weights, relative logit error band).
@@ -34,6 +35,9 @@ CPU_METHODS = {
                   (0.04, 0.3)),
     "gptq-int8": ({"backend": "gptq", "bits": 8, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
                   (2e-3, 0.03)),
+    "hqq-int4": ({"backend": "hqq", "bits": 4, "group_size": 32}, "U8", (0.04, 0.3)),
+    "hqq-int8": ({"backend": "hqq", "bits": 8, "group_size": 32}, "U8", (2e-3, 0.03)),
+    "torchao-int8": ({"backend": "torchao", "bits": 8}, "I8", (2e-3, 0.03)),
 }
 # What the artifact's config.json must say, where dtype and band alone cannot tell variants apart.
 SAVED_QUANT_CONFIG = {
@@ -42,6 +46,10 @@ SAVED_QUANT_CONFIG = {
     "bnb-fp4-dq": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": True},
     "gptq-int4": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": False},
     "gptq-int8": {"quant_method": "gptq", "bits": 8, "group_size": 32, "desc_act": False},
+    "hqq-int4": {"nbits": 4, "group_size": 32},
+    "hqq-int8": {"nbits": 8, "group_size": 32},
+    "bnb-int8": {"quant_method": "bitsandbytes", "load_in_8bit": True},
+    "torchao-int8": {"quant_method": "torchao"},
 }
 INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
 
@@ -53,12 +61,32 @@ torch.save(model(torch.tensor({ids})).logits.float(), sys.argv[2])
 """.format(ids=INPUT_IDS)
 
 
+SAFETENSORS_NAMES = {torch.uint8: "U8", torch.int8: "I8", torch.int32: "I32", torch.float32: "F32",
+                     torch.float16: "F16", torch.bfloat16: "BF16"}
+
+
 def stored_dtypes(folder: Path) -> set[str]:
     dtypes = set()
     for path in folder.glob("*.safetensors"):
         with safe_open(path, "pt") as f:
             dtypes |= {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+    for layer in hqq_layers(folder).values():
+        dtypes |= {SAFETENSORS_NAMES[v.dtype] for v in layer.values() if isinstance(v, torch.Tensor)}
     return dtypes
+
+
+def hqq_layers(folder: Path) -> dict:
+    """hqq's artifact: qmodel.pt, module name -> its state (tensors plus quantization metadata)."""
+    path = folder / "qmodel.pt"
+    return torch.load(path, weights_only=True) if path.exists() else {}
+
+
+def saved_quant_settings(folder: Path) -> dict:
+    """What the artifact itself records about its quantization: config.json, or hqq's per-layer metadata."""
+    quantized = [layer for layer in hqq_layers(folder).values() if "W_q" in layer]
+    if quantized:
+        return quantized[0]
+    return json.loads((folder / "config.json").read_text()).get("quantization_config", {})
 
 
 def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path) -> torch.Tensor:
@@ -88,9 +116,9 @@ def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_p
     assert info["backend"] == backend.name and info["method"] == method
     assert weight_dtype in stored_dtypes(artifact)
     assert info["size_bytes"] > 0 and info["files"]
-    saved = json.loads((artifact / "config.json").read_text()).get("quantization_config", {})
+    saved = saved_quant_settings(artifact)
     for key, value in SAVED_QUANT_CONFIG.get(method, {}).items():
-        assert saved.get(key) == value, f"{method}: config.json quantization_config.{key} = {saved.get(key)!r}"
+        assert saved.get(key) == value, f"{method}: saved {key} = {saved.get(key)!r}, expected {value!r}"
 
     logits = reload_logits_in_fresh_process(artifact, tmp_path)
     error = ((logits - reference_logits).norm() / reference_logits.norm()).item()
@@ -105,6 +133,15 @@ def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(
                       method={"name": "g256", "backend": "gptq", "params": with_defaults(BACKENDS["gptq"], entry)},
                       device="cpu", country="USA")
     assert not (tmp_path / "g256").exists()
+
+
+def test_method_impossible_on_the_device_is_refused_before_loading_the_model(tiny_model_folder, tmp_path):
+    entry = {"backend": "torchao", "bits": 4}
+    with pytest.raises(DeviceUnavailable, match="torchao int4 needs CUDA"):
+        jobs.quantize(tiny_model_folder, tmp_path / "ao4", model="tiny",
+                      method={"name": "ao4", "backend": "torchao", "params": with_defaults(BACKENDS["torchao"], entry)},
+                      device="cpu", country="USA")
+    assert not (tmp_path / "ao4").exists()
 
 
 def test_corrupt_artifact_is_refused(tiny_model_folder, tmp_path):

@@ -8,9 +8,11 @@ from .base import Backend
 from .baseline import Baseline
 from .bitsandbytes import BitsAndBytes
 from .gptq import GPTQ
+from .hqq import HQQ
 from .quanto import Quanto
+from .torchao import TorchAO
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ())}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), HQQ(), TorchAO())}
 
 
 def get_backend(name: str) -> Backend:

@@ -31,6 +31,12 @@ class Backend(ABC):
     def versions(self) -> dict[str, str]:
         return {p: importlib.metadata.version(p) for p in ("torch", "transformers", *self.packages)}
 
+    def device_problem(self, params: dict[str, Any], device: str) -> str | None:
+        """Why this method (backend + params) cannot run on `device` (cpu or cuda); None when it can."""
+        if device not in self.devices:
+            return f"backend {self.name!r} runs on {', '.join(self.devices)} only"
+        return None
+
     def bits(self, params: dict[str, Any]) -> int:
         """Weight bit-width of this method, for tables and figures."""
         return int(params.get("bits", 16))
