@@ -39,6 +39,8 @@ CPU_METHODS = {
     "hqq-int8": ({"backend": "hqq", "bits": 8, "group_size": 32}, "U8", (2e-3, 0.03)),
     "torchao-int8": ({"backend": "torchao", "bits": 8}, "I8", (2e-3, 0.03)),
 }
+# AWQ runs on its own tiny model (tiny_model_64_wide); packed like GPTQ, bf16 on reload.
+AWQ_INT4 = ({"backend": "awq", "group_size": 32, "calibration": TINY_CALIBRATION}, "I32", (0.04, 0.3))
 # What the artifact's config.json must say, where dtype and band alone cannot tell variants apart.
 SAVED_QUANT_CONFIG = {
     "bnb-nf4": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": False},
@@ -50,6 +52,7 @@ SAVED_QUANT_CONFIG = {
     "hqq-int8": {"nbits": 8, "group_size": 32},
     "bnb-int8": {"quant_method": "bitsandbytes", "load_in_8bit": True},
     "torchao-int8": {"quant_method": "torchao"},
+    "awq-int4": {"quant_method": "awq", "format": "gemm", "bits": 4, "group_size": 32},
 }
 INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
 
@@ -95,20 +98,33 @@ def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path) -> torch.Tens
     return torch.load(out)
 
 
-@pytest.fixture(scope="module")
-def reference_logits(tiny_model_folder):
+def fp32_logits(model_folder: Path) -> torch.Tensor:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_folder, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_folder, dtype=torch.float32)
     return model(torch.tensor(INPUT_IDS)).logits
 
 
-@pytest.mark.parametrize("method", list(CPU_METHODS))
-def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_path):
-    entry, weight_dtype, (low, high) = CPU_METHODS[method]
+@pytest.fixture(scope="module")
+def reference_logits(tiny_model_folder):
+    return fp32_logits(tiny_model_folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_64_wide(tmp_path_factory):
+    """The tiny Llama with 4 KV heads, so every layer's output is a multiple of 64 wide, as AWQ needs."""
+    from conftest import build_tiny_model
+
+    out = tmp_path_factory.mktemp("fetched") / "tiny64"
+    jobs.fetch_model(f"path:{build_tiny_model(tmp_path_factory.mktemp('tiny64') / 'model', kv_heads=4)}", out)
+    return out
+
+
+def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder, reference, tmp_path):
+    low, high = band
     backend = BACKENDS[entry["backend"]]
     artifact = tmp_path / method
-    jobs.quantize(tiny_model_folder, artifact, model="tiny",
+    jobs.quantize(model_folder, artifact, model="tiny",
                   method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
                   device="cpu", country="USA")
 
@@ -121,8 +137,25 @@ def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_p
         assert saved.get(key) == value, f"{method}: saved {key} = {saved.get(key)!r}, expected {value!r}"
 
     logits = reload_logits_in_fresh_process(artifact, tmp_path)
-    error = ((logits - reference_logits).norm() / reference_logits.norm()).item()
+    error = ((logits - reference).norm() / reference.norm()).item()
     assert low <= error <= high, f"{method}: relative logit error {error:.2e} outside [{low}, {high}]"
+
+
+@pytest.mark.parametrize("method", list(CPU_METHODS))
+def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_path):
+    quantize_reload_and_compare(method, *CPU_METHODS[method], tiny_model_folder, reference_logits, tmp_path)
+
+
+def test_awq_quantize_save_reload(tiny_model_64_wide, tmp_path):
+    quantize_reload_and_compare("awq-int4", *AWQ_INT4, tiny_model_64_wide, fp32_logits(tiny_model_64_wide), tmp_path)
+
+
+def test_awq_refuses_layers_its_clip_search_cannot_split(tiny_model_folder, tmp_path):
+    entry = {"backend": "awq", "group_size": 32, "calibration": TINY_CALIBRATION}
+    with pytest.raises(ValueError, match=r"multiple of 64; this model has \[32\]"):
+        jobs.quantize(tiny_model_folder, tmp_path / "awq", model="tiny",
+                      method={"name": "awq", "backend": "awq", "params": with_defaults(BACKENDS["awq"], entry)},
+                      device="cpu", country="USA")
 
 
 def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(tiny_model_folder, tmp_path):

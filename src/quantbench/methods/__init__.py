@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .awq import AWQ
 from .base import Backend
 from .baseline import Baseline
 from .bitsandbytes import BitsAndBytes
@@ -12,7 +13,9 @@ from .hqq import HQQ
 from .quanto import Quanto
 from .torchao import TorchAO
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), HQQ(), TorchAO())}
+BACKENDS: dict[str, Backend] = {
+    b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), AWQ(), HQQ(), TorchAO())
+}
 
 
 def get_backend(name: str) -> Backend:

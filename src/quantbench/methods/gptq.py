@@ -21,7 +21,7 @@ from .shapes import check_group_size
 CPU_KERNELS = {4: "gptq_torch_aten", 8: "gptq_torch_int8"}
 
 
-def _import_gptqmodel():
+def import_gptqmodel():
     # GPTQModel sizes its CPU thread pool as cores/2 and then asks for 2 loader workers: on a 2-core
     # machine that is a ValueError at import. Give it at least 2 workers (an explicit env var wins).
     os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(max(2, ((os.cpu_count() or 1) + 1) // 2)))
@@ -47,7 +47,8 @@ class GPTQ(Backend):
     }
     required = ("bits",)
     notes = ("CPU kernels: 4-bit TorchAtenLinear, 8-bit TorchInt8Linear (bf16 activations); "
-             "CUDA: GPTQModel AUTO. No `auto-gptq` alias: that package is unmaintained and not what runs")
+             "CUDA: GPTQModel AUTO (not yet run on a GPU). No `auto-gptq` alias: that package is unmaintained "
+             "and not what runs")
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
@@ -55,7 +56,7 @@ class GPTQ(Backend):
 
         check_group_size(source, params["group_size"])
         samples = calibration.windows(AutoTokenizer.from_pretrained(source), params["calibration"])
-        gptqmodel = _import_gptqmodel()
+        gptqmodel = import_gptqmodel()
         config = gptqmodel.QuantizeConfig(
             bits=params["bits"], group_size=params["group_size"], desc_act=params["desc_act"],
             act_group_aware=not params["desc_act"],
@@ -70,7 +71,7 @@ class GPTQ(Backend):
     def load(self, artifact: Path, params: dict[str, Any], device: str):
         import torch
 
-        gptqmodel = _import_gptqmodel()
+        gptqmodel = import_gptqmodel()
         if device == "cpu":
             # the CPU int4pack/int8 kernels take bf16 activations only
             backend, dtype = gptqmodel.BACKEND(CPU_KERNELS[params["bits"]]), torch.bfloat16

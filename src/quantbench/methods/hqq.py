@@ -24,7 +24,8 @@ class HQQ(Backend):
         "compute_dtype": {"enum": ["float32", "bfloat16"], "default": "float32"},
     }
     required = ("bits",)
-    notes = "hqq's own format (qmodel.pt); dequantizes per layer on the fly with its PyTorch backend on CPU"
+    notes = ("hqq's own format (qmodel.pt); dequantizes per layer on the fly with its PyTorch backend on CPU; "
+             "CUDA not yet run on a GPU")
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from hqq.core.quantize import BaseQuantizeConfig

@@ -6,16 +6,24 @@ import math
 from pathlib import Path
 
 
-def linear_input_widths(source: Path, skip: tuple[str, ...] = ("lm_head",)) -> dict[str, int]:
-    """Input width of every nn.Linear a weight quantizer would touch, from config.json alone (meta device)."""
+def _linears(source: Path, skip: tuple[str, ...] = ("lm_head",)) -> dict:
+    """Every nn.Linear a weight quantizer would touch, built from config.json alone (meta device, no weights)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     config = AutoConfig.from_pretrained(source, trust_remote_code=False)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)
-    return {name: module.in_features for name, module in model.named_modules()
+    return {name: module for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in skip}
+
+
+def linear_input_widths(source: Path) -> dict[str, int]:
+    return {name: m.in_features for name, m in _linears(source).items()}
+
+
+def linear_output_widths(source: Path) -> dict[str, int]:
+    return {name: m.out_features for name, m in _linears(source).items()}
 
 
 def check_group_size(source: Path, group_size: int) -> None:

@@ -27,7 +27,8 @@ class TorchAO(Backend):
                        "description": "4-bit only; must divide the layers' widths"},
     }
     required = ("bits",)
-    notes = "int8: per-channel weights, fp32 activations on CPU. int4: CUDA only (" + INT4_ON_CPU + ")"
+    notes = ("int8: per-channel weights, fp32 activations on CPU. int4: CUDA only, not yet run on a GPU ("
+             + INT4_ON_CPU + ")")
 
     def device_problem(self, params: dict[str, Any], device: str) -> str | None:
         if params["bits"] == 4 and device == "cpu":
