@@ -33,6 +33,8 @@ CPU_METHODS = {
     # GPTQ packs int4/int8 into int32 words and reloads with bf16 activations (GPTQModel's CPU kernels).
     "gptq-int4": ({"backend": "gptq", "bits": 4, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
                   (0.04, 0.3)),
+    "gptq-int4-act-order": ({"backend": "gptq", "bits": 4, "group_size": 32, "desc_act": True,
+                             "calibration": TINY_CALIBRATION}, "I32", (0.04, 0.3)),
     "gptq-int8": ({"backend": "gptq", "bits": 8, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
                   (2e-3, 0.03)),
     "hqq-int4": ({"backend": "hqq", "bits": 4, "group_size": 32}, "U8", (0.04, 0.3)),
@@ -47,6 +49,7 @@ SAVED_QUANT_CONFIG = {
     "bnb-fp4": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": False},
     "bnb-fp4-dq": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": True},
     "gptq-int4": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": False},
+    "gptq-int4-act-order": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": True},
     "gptq-int8": {"quant_method": "gptq", "bits": 8, "group_size": 32, "desc_act": False},
     "hqq-int4": {"nbits": 4, "group_size": 32},
     "hqq-int8": {"nbits": 8, "group_size": 32},

@@ -33,7 +33,8 @@ class AWQ(Backend):
                        "description": "must divide the layers' widths (SmolLM2: 32 or 64)"},
         "calibration": calibration.SCHEMA,
     }
-    notes = ("CPU: GPTQModel's portable AwqTorchLinear kernel, bf16, slow scale search; "
+    notes = ("CPU: packed with GPTQModel's portable AwqTorchLinear, run with TorchAtenAwqLinear (bf16); slow scale "
+             "search; "
              "CUDA not yet run on a GPU; llm-compressor not installable beside transformers 5.23")
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
@@ -61,6 +62,7 @@ class AWQ(Backend):
         import torch
 
         gptqmodel = import_gptqmodel()
-        backend = gptqmodel.BACKEND.AWQ_TORCH if device == "cpu" else gptqmodel.BACKEND.AUTO
+        # on CPU the ATen int4pack kernel, as for GPTQ (same logits as AwqTorchLinear on the tiny model)
+        backend = gptqmodel.BACKEND.AWQ_TORCH_ATEN if device == "cpu" else gptqmodel.BACKEND.AUTO
         wrapper = gptqmodel.GPTQModel.load(str(artifact), backend=backend, device=device, dtype=torch.bfloat16)
         return wrapper.model.eval()
