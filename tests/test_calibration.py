@@ -42,3 +42,15 @@ def test_text_shorter_than_a_window_is_refused(tiny_model_folder, tmp_path):
     spec = {"text": f"path:{short}", "samples": 4, "sequence_length": 64, "seed": 0}
     with pytest.raises(ValueError, match="fewer than sequence_length 64"):
         calibration.windows(tok, spec)
+
+
+def test_dataset_calibration_goes_through_datasets(tmp_path, tiny_model_folder):
+    # the hub route, exercised offline with the packaged `json` builder (a hub id would need the network)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(f'{{"text": "Row {i}: the quick brown fox jumps over the lazy dog again."}}\n'
+                            for i in range(40)) + '{"text": "   "}\n')
+    spec = {"dataset": {"path": "json", "data_files": str(rows), "split": "train", "revision": "0" * 40,
+                        "column": "text"}, "samples": 3, "sequence_length": 16, "seed": 1}
+    text = calibration.load_text(spec)
+    assert text.startswith("Row 0: the quick") and text.count("Row ") == 40 and not text.endswith("\n\n")
+    assert len(calibration.windows(AutoTokenizer.from_pretrained(tiny_model_folder), spec)) == 3
