@@ -4,6 +4,7 @@ The checks are specific to each method (stored tensor dtypes, bytes on disk, err
 test fails if a backend silently swaps one method for another or reloads broken weights.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -126,10 +127,13 @@ def tiny_model_64_wide(tmp_path_factory):
 def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder, reference, tmp_path):
     low, high = band
     backend = BACKENDS[entry["backend"]]
-    artifact = tmp_path / method
-    jobs.quantize(model_folder, artifact, model="tiny",
-                  method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
-                  device="cpu", country="USA")
+    artifact, workdir = tmp_path / method, tmp_path / "workdir"
+    workdir.mkdir()
+    with contextlib.chdir(workdir):  # as under Snakemake, where the working directory is the repository
+        jobs.quantize(model_folder, artifact, model="tiny",
+                      method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
+                      device="cpu", country="USA")
+    assert not list(workdir.iterdir()), f"{method} wrote into the working directory"
 
     info = artifacts.read_info(artifact)
     assert info["backend"] == backend.name and info["method"] == method

@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import calibration
 from .base import Backend, copy_tokenizer
-from .gptq import import_gptqmodel
+from .gptq import import_gptqmodel, outside_the_project
 from .shapes import check_group_size, linear_output_widths
 
 # AWQ's clip search walks output channels in blocks of 64 (GPTQModel asserts it).
@@ -52,10 +52,12 @@ class AWQ(Backend):
 
         config = AWQConfig(bits=params["bits"], group_size=params["group_size"])
         # AwqTorchLinear (the CPU packer) takes bf16/fp16 weights only
-        model = gptqmodel.GPTQModel.load(str(source), config, dtype=torch.bfloat16, device=device)
         kernel = gptqmodel.BACKEND.AWQ_TORCH if device == "cpu" else gptqmodel.BACKEND.AUTO
-        model.quantize(samples, batch_size=1, backend=kernel)
-        model.save(str(out))
+        source, out = Path(source).resolve(), Path(out).resolve()
+        with outside_the_project():
+            model = gptqmodel.GPTQModel.load(str(source), config, dtype=torch.bfloat16, device=device)
+            model.quantize(samples, batch_size=1, backend=kernel)
+            model.save(str(out))
         copy_tokenizer(source, out)
 
     def load(self, artifact: Path, params: dict[str, Any], device: str):

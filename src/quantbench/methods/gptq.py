@@ -10,7 +10,9 @@ on SmolLM2) and 8-bit its TorchInt8Linear; on CUDA GPTQModel's AUTO picks Marlin
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,15 @@ def import_gptqmodel():
     import gptqmodel
 
     return gptqmodel
+
+
+@contextlib.contextmanager
+def outside_the_project():
+    """Run GPTQModel's quantizer in a scratch working directory: it writes per-layer logs into ./logs
+    of whatever directory it runs in (the repository, under Snakemake). The same numbers are kept in the
+    artifact's quant_log.csv."""
+    with tempfile.TemporaryDirectory(prefix="gptqmodel-") as scratch, contextlib.chdir(scratch):
+        yield
 
 
 class GPTQ(Backend):
@@ -63,9 +74,11 @@ class GPTQ(Backend):
         )
         # fp32 on CPU keeps the Hessian as exact as the baseline; on a GPU bf16 halves the memory.
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
-        model = gptqmodel.GPTQModel.load(str(source), config, dtype=dtype, device=device)
-        model.quantize(samples, batch_size=1)
-        model.save(str(out))
+        source, out = Path(source).resolve(), Path(out).resolve()
+        with outside_the_project():
+            model = gptqmodel.GPTQModel.load(str(source), config, dtype=dtype, device=device)
+            model.quantize(samples, batch_size=1)
+            model.save(str(out))
         copy_tokenizer(source, out)  # GPTQModel's saved tokenizer has its own pad-token edits
 
     def load(self, artifact: Path, params: dict[str, Any], device: str):
