@@ -10,7 +10,7 @@ from workflow_runner import snakemake, write_study
 
 
 
-def build_tiny_model(folder: Path, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, seed: int = 0, kv_heads: int = 2) -> Path:
     """A 2-layer Llama (vocab 512) with a byte-level BPE tokenizer trained on the shipped text."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -31,7 +31,7 @@ def build_tiny_model(folder: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=kv_heads,
                          max_position_embeddings=1024, bos_token_id=0, eos_token_id=1, tie_word_embeddings=True)
     LlamaForCausalLM(config).save_pretrained(folder)
     return folder

@@ -21,7 +21,7 @@ def with_change(change):
 
 def test_default_study_is_valid_and_filled_with_defaults():
     study = config.load(DEFAULT)
-    assert set(study.methods) == {"fp32", "bnb-int8", "bnb-nf4", "quanto-int8"}
+    assert set(study.methods) == {"fp32", "bnb-int8", "bnb-nf4", "quanto-int8", "torchao-int8", "hqq-int4"}
     assert study.methods["bnb-nf4"].params == {"bits": 4, "quant_type": "nf4", "double_quant": False,
                                                 "compute_dtype": "float32"}
     assert study.methods["fp32"].bits == 32
@@ -90,7 +90,20 @@ def test_on_unsupported_skip_records_the_reason(monkeypatch):
     study = config.load(with_change(lambda c: c.update(device="cpu", on_unsupported="skip")))
     assert set(study.skipped) == {"bnb-int8", "bnb-nf4"}
     assert "not on device: cpu" in study.skipped["bnb-nf4"]
-    assert set(study.methods) == {"fp32", "quanto-int8"}
+    assert set(study.methods) == {"fp32", "quanto-int8", "torchao-int8", "hqq-int4"}
+
+
+def test_cpu_impossible_variant_is_skipped_under_device_auto_without_a_gpu(monkeypatch):
+    # torchao int8 runs on CPU; its int4 needs CUDA kernels, which this machine has not
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    methods = {"ao-int8": {"backend": "torchao", "bits": 8}, "ao-int4": {"backend": "torchao", "bits": 4}}
+    study = config.load(with_change(lambda c: c["methods"].update(methods) or c.update(on_unsupported="skip")))
+    assert "ao-int8" in study.methods
+    assert "needs CUDA" in study.skipped["ao-int4"] and "not on device: cpu" in study.skipped["ao-int4"]
+    with pytest.raises(ConfigError, match="methods.ao-int4.*mslk"):
+        config.load(with_change(lambda c: c["methods"].update(methods)))
+    monkeypatch.setattr(config, "cuda_available", lambda: True)
+    assert "ao-int4" in config.load(with_change(lambda c: c["methods"].update(methods))).methods
 
 
 def test_missing_backend_package_is_reported(monkeypatch):

@@ -4,6 +4,7 @@ The checks are specific to each method (stored tensor dtypes, bytes on disk, err
 test fails if a backend silently swaps one method for another or reloads broken weights.
 """
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -14,10 +15,12 @@ import torch
 from safetensors import safe_open
 
 from quantbench import artifacts, jobs
+from quantbench.devices import DeviceUnavailable
 from quantbench.methods import BACKENDS, with_defaults
 
 # method -> (backend params, dtype that must appear among stored weights, relative logit error band).
-# Bands measured on this model: bf16 0.006, 8-bit 0.007-0.010, 4-bit 0.10-0.17; they do not overlap.
+# Bands measured on this model: bf16 0.006, 8-bit 0.007-0.010, 4-bit 0.09-0.17; they do not overlap.
+TINY_CALIBRATION = {"samples": 8, "sequence_length": 64}
 CPU_METHODS = {
     "fp32": ({"backend": "baseline", "dtype": "float32"}, "F32", (0.0, 1e-6)),
     "bf16": ({"backend": "baseline", "dtype": "bfloat16"}, "BF16", (1e-3, 0.015)),
@@ -26,6 +29,34 @@ CPU_METHODS = {
     "bnb-fp4": ({"backend": "bitsandbytes", "bits": 4, "quant_type": "fp4"}, "U8", (0.04, 0.3)),
     "quanto-int8": ({"backend": "quanto", "bits": 8}, "I8", (2e-3, 0.03)),
     "quanto-int4": ({"backend": "quanto", "bits": 4}, "U8", (0.04, 0.3)),
+    "bnb-fp4-dq": ({"backend": "bitsandbytes", "bits": 4, "quant_type": "fp4", "double_quant": True}, "U8",
+                   (0.04, 0.3)),
+    # GPTQ packs int4/int8 into int32 words and reloads with bf16 activations (GPTQModel's CPU kernels).
+    "gptq-int4": ({"backend": "gptq", "bits": 4, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
+                  (0.04, 0.3)),
+    "gptq-int4-act-order": ({"backend": "gptq", "bits": 4, "group_size": 32, "desc_act": True,
+                             "calibration": TINY_CALIBRATION}, "I32", (0.04, 0.3)),
+    "gptq-int8": ({"backend": "gptq", "bits": 8, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
+                  (2e-3, 0.03)),
+    "hqq-int4": ({"backend": "hqq", "bits": 4, "group_size": 32}, "U8", (0.04, 0.3)),
+    "hqq-int8": ({"backend": "hqq", "bits": 8, "group_size": 32}, "U8", (2e-3, 0.03)),
+    "torchao-int8": ({"backend": "torchao", "bits": 8}, "I8", (2e-3, 0.03)),
+}
+# AWQ runs on its own tiny model (tiny_model_64_wide); packed like GPTQ, bf16 on reload.
+AWQ_INT4 = ({"backend": "awq", "group_size": 32, "calibration": TINY_CALIBRATION}, "I32", (0.04, 0.3))
+# What the artifact's config.json must say, where dtype and band alone cannot tell variants apart.
+SAVED_QUANT_CONFIG = {
+    "bnb-nf4": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": False},
+    "bnb-fp4": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": False},
+    "bnb-fp4-dq": {"quant_method": "bitsandbytes", "bnb_4bit_quant_type": "fp4", "bnb_4bit_use_double_quant": True},
+    "gptq-int4": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": False},
+    "gptq-int4-act-order": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": True},
+    "gptq-int8": {"quant_method": "gptq", "bits": 8, "group_size": 32, "desc_act": False},
+    "hqq-int4": {"nbits": 4, "group_size": 32},
+    "hqq-int8": {"nbits": 8, "group_size": 32},
+    "bnb-int8": {"quant_method": "bitsandbytes", "load_in_8bit": True},
+    "torchao-int8": {"quant_method": "torchao"},
+    "awq-int4": {"quant_method": "awq", "format": "gemm", "bits": 4, "group_size": 32},
 }
 INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
 
@@ -37,12 +68,32 @@ torch.save(model(torch.tensor({ids})).logits.float(), sys.argv[2])
 """.format(ids=INPUT_IDS)
 
 
+SAFETENSORS_NAMES = {torch.uint8: "U8", torch.int8: "I8", torch.int32: "I32", torch.float32: "F32",
+                     torch.float16: "F16", torch.bfloat16: "BF16"}
+
+
 def stored_dtypes(folder: Path) -> set[str]:
     dtypes = set()
     for path in folder.glob("*.safetensors"):
         with safe_open(path, "pt") as f:
             dtypes |= {str(f.get_slice(k).get_dtype()) for k in f.keys()}
+    for layer in hqq_layers(folder).values():
+        dtypes |= {SAFETENSORS_NAMES[v.dtype] for v in layer.values() if isinstance(v, torch.Tensor)}
     return dtypes
+
+
+def hqq_layers(folder: Path) -> dict:
+    """hqq's artifact: qmodel.pt, module name -> its state (tensors plus quantization metadata)."""
+    path = folder / "qmodel.pt"
+    return torch.load(path, weights_only=True) if path.exists() else {}
+
+
+def saved_quant_settings(folder: Path) -> dict:
+    """What the artifact itself records about its quantization: config.json, or hqq's per-layer metadata."""
+    quantized = [layer for layer in hqq_layers(folder).values() if "W_q" in layer]
+    if quantized:
+        return quantized[0]
+    return json.loads((folder / "config.json").read_text()).get("quantization_config", {})
 
 
 def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path) -> torch.Tensor:
@@ -51,31 +102,86 @@ def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path) -> torch.Tens
     return torch.load(out)
 
 
-@pytest.fixture(scope="module")
-def reference_logits(tiny_model_folder):
+def fp32_logits(model_folder: Path) -> torch.Tensor:
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_folder, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_folder, dtype=torch.float32)
     return model(torch.tensor(INPUT_IDS)).logits
 
 
-@pytest.mark.parametrize("method", list(CPU_METHODS))
-def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_path):
-    entry, weight_dtype, (low, high) = CPU_METHODS[method]
+@pytest.fixture(scope="module")
+def reference_logits(tiny_model_folder):
+    return fp32_logits(tiny_model_folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_model_64_wide(tmp_path_factory):
+    """The tiny Llama with 4 KV heads, so every layer's output is a multiple of 64 wide, as AWQ needs."""
+    from conftest import build_tiny_model
+
+    out = tmp_path_factory.mktemp("fetched") / "tiny64"
+    jobs.fetch_model(f"path:{build_tiny_model(tmp_path_factory.mktemp('tiny64') / 'model', kv_heads=4)}", out)
+    return out
+
+
+def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder, reference, tmp_path):
+    low, high = band
     backend = BACKENDS[entry["backend"]]
-    artifact = tmp_path / method
-    jobs.quantize(tiny_model_folder, artifact, model="tiny",
-                  method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
-                  device="cpu", country="USA")
+    artifact, workdir = tmp_path / method, tmp_path / "workdir"
+    workdir.mkdir()
+    with contextlib.chdir(workdir):  # as under Snakemake, where the working directory is the repository
+        jobs.quantize(model_folder, artifact, model="tiny",
+                      method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
+                      device="cpu", country="USA")
+    assert not list(workdir.iterdir()), f"{method} wrote into the working directory"
 
     info = artifacts.read_info(artifact)
     assert info["backend"] == backend.name and info["method"] == method
     assert weight_dtype in stored_dtypes(artifact)
     assert info["size_bytes"] > 0 and info["files"]
+    saved = saved_quant_settings(artifact)
+    for key, value in SAVED_QUANT_CONFIG.get(method, {}).items():
+        assert saved.get(key) == value, f"{method}: saved {key} = {saved.get(key)!r}, expected {value!r}"
 
     logits = reload_logits_in_fresh_process(artifact, tmp_path)
-    error = ((logits - reference_logits).norm() / reference_logits.norm()).item()
+    error = ((logits - reference).norm() / reference.norm()).item()
     assert low <= error <= high, f"{method}: relative logit error {error:.2e} outside [{low}, {high}]"
+
+
+@pytest.mark.parametrize("method", list(CPU_METHODS))
+def test_quantize_save_reload(method, tiny_model_folder, reference_logits, tmp_path):
+    quantize_reload_and_compare(method, *CPU_METHODS[method], tiny_model_folder, reference_logits, tmp_path)
+
+
+def test_awq_quantize_save_reload(tiny_model_64_wide, tmp_path):
+    quantize_reload_and_compare("awq-int4", *AWQ_INT4, tiny_model_64_wide, fp32_logits(tiny_model_64_wide), tmp_path)
+
+
+def test_awq_refuses_layers_its_clip_search_cannot_split(tiny_model_folder, tmp_path):
+    entry = {"backend": "awq", "group_size": 32, "calibration": TINY_CALIBRATION}
+    with pytest.raises(ValueError, match=r"multiple of 64; this model has \[32\]"):
+        jobs.quantize(tiny_model_folder, tmp_path / "awq", model="tiny",
+                      method={"name": "awq", "backend": "awq", "params": with_defaults(BACKENDS["awq"], entry)},
+                      device="cpu", country="USA")
+
+
+def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(tiny_model_folder, tmp_path):
+    # the tiny model's layers are 64 and 128 wide, as SmolLM2's 576 is not a multiple of 128
+    entry = {"backend": "gptq", "bits": 4, "group_size": 256}
+    with pytest.raises(ValueError, match=r"group_size 256 does not divide .*\[64, 128\].*use 32 or 64"):
+        jobs.quantize(tiny_model_folder, tmp_path / "g256", model="tiny",
+                      method={"name": "g256", "backend": "gptq", "params": with_defaults(BACKENDS["gptq"], entry)},
+                      device="cpu", country="USA")
+    assert not (tmp_path / "g256").exists()
+
+
+def test_method_impossible_on_the_device_is_refused_before_loading_the_model(tiny_model_folder, tmp_path):
+    entry = {"backend": "torchao", "bits": 4}
+    with pytest.raises(DeviceUnavailable, match="torchao int4 needs CUDA"):
+        jobs.quantize(tiny_model_folder, tmp_path / "ao4", model="tiny",
+                      method={"name": "ao4", "backend": "torchao", "params": with_defaults(BACKENDS["torchao"], entry)},
+                      device="cpu", country="USA")
+    assert not (tmp_path / "ao4").exists()
 
 
 def test_corrupt_artifact_is_refused(tiny_model_folder, tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .checksums import CorruptArtifact, folder_bytes, folder_checksums, verify  # noqa: F401 (re-export)
+from .devices import DeviceUnavailable
 from .energy import EnergyMeter
 from .environment import describe, now
 from .failures import ArtifactFailed
@@ -22,6 +23,9 @@ def quantize(source: Path, out: Path, *, model: str, method: str, backend: str, 
              device: str, country_iso_code: str) -> dict:
     """Quantize the model folder `source` into the empty folder `out`; return the info written there."""
     impl = get_backend(backend)
+    problem = impl.device_problem(params, device)
+    if problem:
+        raise DeviceUnavailable(f"{method}: {problem}")
     manifest = json.loads((source / "manifest.json").read_text())
     meter = EnergyMeter(device, country_iso_code)
     started = now()

@@ -16,6 +16,7 @@ import jsonschema
 import yaml
 
 from . import sources, tasks
+from .devices import cuda_available
 from .methods import BACKENDS, method_schema, with_defaults
 
 
@@ -176,21 +177,26 @@ def _methods(raw_methods: dict[str, Any], settings: dict[str, Any]) -> tuple[dic
                 f"config key 'methods.{name}.backend': unknown backend {entry['backend']!r}; "
                 f"allowed: {sorted(BACKENDS)}")
         _check(entry, method_schema(backend), ("methods", name))
-        why = _unsupported(backend, settings["device"])
+        params = with_defaults(backend, entry)
+        why = _unsupported(backend, params, settings["device"])
         if why and settings["on_unsupported"] == "error":
             raise ConfigError(f"config key 'methods.{name}': {why} (set on_unsupported: skip to record it as skipped)")
         if why:
             skipped[name] = why
             continue
-        params = with_defaults(backend, entry)
         methods[name] = Method(name, backend.name, params, backend.bits(params))
     return methods, skipped
 
 
-def _unsupported(backend, device: str) -> str | None:
+def _unsupported(backend, params: dict[str, Any], device: str) -> str | None:
     missing = backend.missing_packages()
     if missing:
         return f"backend {backend.name!r} needs packages that are not installed: {', '.join(missing)}"
-    if device != "auto" and device not in backend.devices:
-        return f"backend {backend.name!r} runs on {', '.join(backend.devices)}, not on device: {device}"
-    return None
+    if device == "auto":
+        # only a method that cannot run on CPU depends on the GPU, so only then is CUDA looked for;
+        # this judges by the machine validating the config (on a cluster, set device: cuda)
+        if backend.device_problem(params, "cpu") is None:
+            return None
+        device = "cuda" if cuda_available() else "cpu"
+    problem = backend.device_problem(params, device)
+    return f"{problem}, not on device: {device}" if problem else None

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from .awq import AWQ
 from .base import Backend
 from .baseline import Baseline
 from .bitsandbytes import BitsAndBytes
+from .gptq import GPTQ
+from .hqq import HQQ
 from .quanto import Quanto
+from .torchao import TorchAO
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (Baseline(), BitsAndBytes(), Quanto())}
+BACKENDS: dict[str, Backend] = {
+    b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), AWQ(), HQQ(), TorchAO())
+}
 
 
 def get_backend(name: str) -> Backend:
@@ -30,5 +36,14 @@ def method_schema(backend: Backend) -> dict[str, Any]:
 
 
 def with_defaults(backend: Backend, params: dict[str, Any]) -> dict[str, Any]:
-    defaults = {k: v["default"] for k, v in backend.params_schema.items() if "default" in v}
-    return {**defaults, **{k: v for k, v in params.items() if k != "backend"}}
+    return _filled(backend.params_schema, {k: v for k, v in params.items() if k != "backend"})
+
+
+def _filled(properties: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """`given` with the schema's defaults added, nested objects (e.g. `calibration`) included."""
+    filled = {k: v["default"] for k, v in properties.items() if "default" in v}
+    filled.update(given)
+    for key, spec in properties.items():
+        if "properties" in spec and isinstance(filled.get(key), dict):
+            filled[key] = _filled(spec["properties"], filled[key])
+    return filled

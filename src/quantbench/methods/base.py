@@ -23,12 +23,19 @@ class Backend(ABC):
     packages: ClassVar[tuple[str, ...]] = ()  # distribution names this backend imports
     params_schema: ClassVar[dict[str, Any]] = {}
     required: ClassVar[tuple[str, ...]] = ()  # params the config must give
+    notes: ClassVar[str] = ""  # for the capability table: why a device is missing, kernels used, caveats
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if not _distribution_installed(p)]
 
     def versions(self) -> dict[str, str]:
         return {p: importlib.metadata.version(p) for p in ("torch", "transformers", *self.packages)}
+
+    def device_problem(self, params: dict[str, Any], device: str) -> str | None:
+        """Why this method (backend + params) cannot run on `device` (cpu or cuda); None when it can."""
+        if device not in self.devices:
+            return f"backend {self.name!r} runs on {', '.join(self.devices)} only"
+        return None
 
     def bits(self, params: dict[str, Any]) -> int:
         """Weight bit-width of this method, for tables and figures."""

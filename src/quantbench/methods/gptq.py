@@ -1,0 +1,94 @@
+"""GPTQ 4/8-bit through GPTQModel, the maintained successor of auto-gptq.
+
+auto-gptq is not offered as an alias: it is unmaintained (last release 0.7.1, March 2024) and this
+backend does not run its code, so calling a GPTQModel artifact `auto-gptq` would misreport the study.
+
+Inference kernels are chosen here, not left to chance: on CPU, 4-bit runs GPTQModel's
+TorchAtenLinear (ATen int4pack matmul, bf16 activations; ~10x faster than its generic TorchLinear
+on SmolLM2) and 8-bit its TorchInt8Linear; on CUDA GPTQModel's AUTO picks Marlin/ExLlama/Triton.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .. import calibration
+from .base import Backend, copy_tokenizer
+from .shapes import check_group_size
+
+CPU_KERNELS = {4: "gptq_torch_aten", 8: "gptq_torch_int8"}
+
+
+def import_gptqmodel():
+    # GPTQModel sizes its CPU thread pool as cores/2 and then asks for 2 loader workers: on a 2-core
+    # machine that is a ValueError at import. Give it at least 2 workers (an explicit env var wins).
+    os.environ.setdefault("GPTQMODEL_CPU_WORKERS", str(max(2, ((os.cpu_count() or 1) + 1) // 2)))
+    # Its C++ weight packer is JIT-compiled on first use (~35 s here) and packed SmolLM2 no faster
+    # than the pure-torch path (31 s vs 33 s for all layers), so skip the compiler.
+    os.environ.setdefault("GPTQMODEL_DISABLE_PACK_EXT", "1")
+    import gptqmodel
+
+    return gptqmodel
+
+
+@contextlib.contextmanager
+def outside_the_project():
+    """Run GPTQModel's quantizer in a scratch working directory: it writes per-layer logs into ./logs
+    of whatever directory it runs in (the repository, under Snakemake). The same numbers are kept in the
+    artifact's quant_log.csv."""
+    with tempfile.TemporaryDirectory(prefix="gptqmodel-") as scratch, contextlib.chdir(scratch):
+        yield
+
+
+class GPTQ(Backend):
+    name = "gptq"
+    packages = ("gptqmodel",)
+    params_schema = {
+        "bits": {"enum": [4, 8]},
+        "group_size": {"enum": [-1, 32, 64, 128, 256], "default": 128,
+                       "description": "columns sharing one scale; -1 = per channel; must divide the layers' widths"},
+        "desc_act": {"type": "boolean", "default": False,
+                     "description": "act-order: quantize columns by decreasing activation size; false uses "
+                                    "GPTQModel's group-aware reordering instead"},
+        "calibration": calibration.SCHEMA,
+    }
+    required = ("bits",)
+    notes = ("CPU kernels: 4-bit TorchAtenLinear, 8-bit TorchInt8Linear (bf16 activations); "
+             "CUDA: GPTQModel AUTO (not yet run on a GPU). No `auto-gptq` alias: that package is unmaintained "
+             "and not what runs")
+
+    def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
+        import torch
+        from transformers import AutoTokenizer
+
+        check_group_size(source, params["group_size"])
+        samples = calibration.windows(AutoTokenizer.from_pretrained(source), params["calibration"])
+        gptqmodel = import_gptqmodel()
+        config = gptqmodel.QuantizeConfig(
+            bits=params["bits"], group_size=params["group_size"], desc_act=params["desc_act"],
+            act_group_aware=not params["desc_act"],
+        )
+        # fp32 on CPU keeps the Hessian as exact as the baseline; on a GPU bf16 halves the memory.
+        dtype = torch.float32 if device == "cpu" else torch.bfloat16
+        source, out = Path(source).resolve(), Path(out).resolve()
+        with outside_the_project():
+            model = gptqmodel.GPTQModel.load(str(source), config, dtype=dtype, device=device)
+            model.quantize(samples, batch_size=1)
+            model.save(str(out))
+        copy_tokenizer(source, out)  # GPTQModel's saved tokenizer has its own pad-token edits
+
+    def load(self, artifact: Path, params: dict[str, Any], device: str):
+        import torch
+
+        gptqmodel = import_gptqmodel()
+        if device == "cpu":
+            # the CPU int4pack/int8 kernels take bf16 activations only
+            backend, dtype = gptqmodel.BACKEND(CPU_KERNELS[params["bits"]]), torch.bfloat16
+        else:
+            backend, dtype = gptqmodel.BACKEND.AUTO, "auto"
+        wrapper = gptqmodel.GPTQModel.load(str(artifact), backend=backend, device=device, dtype=dtype)
+        return wrapper.model.eval()  # the transformers model itself, for lm-eval and generate

@@ -1,0 +1,40 @@
+"""Checks of a method's parameters against the model's layer shapes, before any heavy work."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+def _linears(source: Path, skip: tuple[str, ...] = ("lm_head",)) -> dict:
+    """Every nn.Linear a weight quantizer would touch, built from config.json alone (meta device, no weights)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return {name: module for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in skip}
+
+
+def linear_input_widths(source: Path) -> dict[str, int]:
+    return {name: m.in_features for name, m in _linears(source).items()}
+
+
+def linear_output_widths(source: Path) -> dict[str, int]:
+    return {name: m.out_features for name, m in _linears(source).items()}
+
+
+def check_group_size(source: Path, group_size: int) -> None:
+    """Refuse a group size that does not divide every quantized layer's input width, naming a fix."""
+    if group_size == -1:
+        return
+    widths = linear_input_widths(source)
+    bad = sorted({w for w in widths.values() if w % group_size})
+    if bad:
+        gcd = math.gcd(*widths.values())
+        fits = [g for g in (32, 64, 128, 256) if gcd % g == 0]
+        raise ValueError(
+            f"group_size {group_size} does not divide the input width {bad} of this model's linear layers; "
+            f"use {' or '.join(map(str, fits)) if fits else '-1 (per channel)'} for this model")
