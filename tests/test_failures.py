@@ -10,6 +10,7 @@ import pytest
 from quantbench import aggregate, artifacts, jobs
 from quantbench.devices import DeviceUnavailable
 from quantbench.failures import ArtifactFailed, explain
+from workflow_runner import CLEAN_ENV
 
 FP32 = {"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}
 QUANTO = {"name": "quanto-int8", "backend": "quanto", "params": {"bits": 8, "exclude": ["lm_head"]}}
@@ -76,7 +77,8 @@ def test_out_of_memory_is_named_and_recorded(tmp_path):
     fetched = tmp_path / "fetched"
     fetch_model(f"path:{big}", fetched)
     out = tmp_path / "artifact"
-    done = subprocess.run([sys.executable, "-c", OOM_SCRIPT, str(fetched), str(out)], capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", OOM_SCRIPT, str(fetched), str(out)], capture_output=True, text=True,
+                          env=CLEAN_ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     info = artifacts.read_info(out)
     assert info["status"] == "failed"

@@ -17,6 +17,7 @@ from safetensors import safe_open
 from quantbench import artifacts, jobs
 from quantbench.devices import DeviceUnavailable
 from quantbench.methods import BACKENDS, with_defaults
+from workflow_runner import CLEAN_ENV
 
 # method -> (backend params, dtype that must appear among stored weights, relative logit error band).
 # Bands measured on this model: bf16 0.006, 8-bit 0.007-0.010, 4-bit 0.09-0.17; they do not overlap.
@@ -98,7 +99,8 @@ def saved_quant_settings(folder: Path) -> dict:
 
 def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path) -> torch.Tensor:
     out = tmp_path / "logits.pt"
-    subprocess.run([sys.executable, "-c", RELOAD, str(artifact), str(out)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", RELOAD, str(artifact), str(out)], check=True, capture_output=True,
+                   env=CLEAN_ENV)
     return torch.load(out)
 
 
