@@ -17,7 +17,7 @@ import yaml
 
 from . import sources, tasks
 from .devices import cuda_available
-from .methods import BACKENDS, method_schema, with_defaults
+from .methods import BACKENDS, fill_defaults, method_schema, with_defaults
 
 
 class ConfigError(ValueError):
@@ -79,12 +79,6 @@ def _check(instance: Any, schema_: dict[str, Any], prefix: tuple = ()) -> None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
 
 
-def _fill_defaults(schema_props: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-    filled = {k: v["default"] for k, v in schema_props.items() if "default" in v}
-    filled.update(data)
-    return filled
-
-
 class _StrictLoader(yaml.SafeLoader):
     """YAML loader that refuses a key given twice (plain YAML keeps the last one silently)."""
 
@@ -130,9 +124,9 @@ def load(raw: dict[str, Any]) -> Study:
 
 
 def _settings(raw: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
-    settings = _fill_defaults(props, raw)
+    settings = fill_defaults(props, raw)
     for section in ("benchmark", "repetitions", "energy"):
-        settings[section] = _fill_defaults(props[section]["properties"], raw.get(section, {}))
+        settings[section] = fill_defaults(props[section]["properties"], raw.get(section, {}))
     return settings
 
 
@@ -159,7 +153,7 @@ def _tasks(raw_tasks: dict[str, Any], schema_: dict[str, Any]) -> dict[str, dict
                 for s in schema_["properties"]["tasks"]["additionalProperties"]["oneOf"]}
     study_tasks = {}
     for name, task in raw_tasks.items():
-        task = _fill_defaults(variants[task["type"]], task)
+        task = fill_defaults(variants[task["type"]], task)
         problem = tasks.problem(task)
         if problem:
             raise ConfigError(f"config key 'tasks.{name}': {problem}")

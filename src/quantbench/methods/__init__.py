@@ -36,14 +36,14 @@ def method_schema(backend: Backend) -> dict[str, Any]:
 
 
 def with_defaults(backend: Backend, params: dict[str, Any]) -> dict[str, Any]:
-    return _filled(backend.params_schema, {k: v for k, v in params.items() if k != "backend"})
+    return fill_defaults(backend.params_schema, {k: v for k, v in params.items() if k != "backend"})
 
 
-def _filled(properties: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+def fill_defaults(properties: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """`given` with the schema's defaults added, nested objects (e.g. `calibration`) included."""
     filled = {k: v["default"] for k, v in properties.items() if "default" in v}
     filled.update(given)
     for key, spec in properties.items():
         if "properties" in spec and isinstance(filled.get(key), dict):
-            filled[key] = _filled(spec["properties"], filled[key])
+            filled[key] = fill_defaults(spec["properties"], filled[key])
     return filled
