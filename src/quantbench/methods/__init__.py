@@ -8,13 +8,14 @@ from .awq import AWQ
 from .base import Backend
 from .baseline import Baseline
 from .bitsandbytes import BitsAndBytes
+from .gguf import GGUF
 from .gptq import GPTQ
 from .hqq import HQQ
 from .quanto import Quanto
 from .torchao import TorchAO
 
 BACKENDS: dict[str, Backend] = {
-    b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), AWQ(), HQQ(), TorchAO())
+    b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), AWQ(), HQQ(), TorchAO(), GGUF())
 }
 
 

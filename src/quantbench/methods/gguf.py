@@ -1,0 +1,105 @@
+"""GGUF through llama.cpp: HF folder -> GGUF (F32/F16/BF16) -> llama.cpp quantization types (Q8_0, Q4_K_M, ...).
+
+The converter is llama.cpp's own `convert_hf_to_gguf.py`, taken from the llama-cpp-python sdist
+that the runtime is built from (scripts/install-gguf.sh), so converter and runtime are the same
+llama.cpp version; it runs in a child process with that sdist's gguf-py, because the PyPI `gguf`
+release lags the converter. Quantization is llama.cpp's C API (`llama_model_quantize`).
+
+K-quants work on blocks of 256 weights; llama.cpp quantizes a tensor whose rows are not a multiple
+of 256 (SmolLM2's width 576) with a fallback type and says so in the job's log.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .base import Backend, copy_tokenizer
+
+CONVERTER_ENV = "QUANTBENCH_GGUF_CONVERTER"
+MODEL_FILE = "model.gguf"
+# type -> bits per weight for tables and figures (nominal: K-quants mix block types)
+TYPES = {"F32": 32, "F16": 16, "BF16": 16, "Q8_0": 8, "Q6_K": 6, "Q5_K_M": 5, "Q5_0": 5, "Q4_K_M": 4, "Q4_0": 4}
+CONVERTED = {"F32": "f32", "F16": "f16", "BF16": "bf16"}  # types the converter writes itself
+
+
+def converter() -> Path:
+    """llama.cpp's converter: $QUANTBENCH_GGUF_CONVERTER, else where scripts/install-gguf.sh puts it."""
+    default = Path(sys.prefix) / "share" / "quantbench" / "llama.cpp" / "convert_hf_to_gguf.py"
+    return Path(os.environ.get(CONVERTER_ENV, default))
+
+
+class GGUF(Backend):
+    name = "gguf"
+    packages = ("llama-cpp-python",)
+    params_schema = {
+        "type": {"enum": list(TYPES), "description": "llama.cpp file type"},
+        "n_ctx": {"type": "integer", "minimum": 64, "default": 2048,
+                  "description": "llama.cpp context length at inference; also lm-eval's max length for this model"},
+    }
+    required = ("type",)
+    notes = ("llama.cpp via llama-cpp-python 0.3.36 (HF -> GGUF with the converter of the same llama.cpp); "
+             "batches run one sequence after another; CUDA needs a llama-cpp-python built with "
+             "CMAKE_ARGS=-DGGML_CUDA=on, not yet run on a GPU")
+
+    def missing_packages(self) -> list[str]:
+        missing = super().missing_packages()
+        if not converter().is_file():
+            missing.append(f"llama.cpp's convert_hf_to_gguf.py (not at {converter()}; run scripts/install-gguf.sh)")
+        return missing
+
+    def device_problem(self, params: dict[str, Any], device: str) -> str | None:
+        if device == "cuda":
+            import llama_cpp
+
+            if not llama_cpp.llama_supports_gpu_offload():
+                return ("this llama-cpp-python build cannot offload to a GPU; reinstall it with "
+                        "CMAKE_ARGS=-DGGML_CUDA=on scripts/install-gguf.sh")
+        return super().device_problem(params, device)
+
+    def bits(self, params: dict[str, Any]) -> int:
+        return TYPES[params["type"]]
+
+    def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
+        target = out / MODEL_FILE
+        kind = params["type"]
+        if kind in CONVERTED:
+            _convert(source, target, CONVERTED[kind])
+        else:
+            with tempfile.TemporaryDirectory(prefix="quantbench-gguf-") as tmp:
+                f16 = Path(tmp) / "f16.gguf"  # llama.cpp's documented route: f16 first, then quantize
+                _convert(source, f16, "f16")
+                _quantize(f16, target, kind)
+        copy_tokenizer(source, out)
+
+    def load(self, artifact: Path, params: dict[str, Any], device: str):
+        from ..llamacpp import LlamaCppModel
+
+        return LlamaCppModel(artifact / MODEL_FILE, n_ctx=params["n_ctx"], gpu=device == "cuda")
+
+
+def _convert(source: Path, target: Path, outtype: str) -> None:
+    script = converter()
+    env = {**os.environ, "PYTHONPATH": str(script.parent / "gguf-py")}
+    done = subprocess.run([sys.executable, str(script), str(source), "--outtype", outtype, "--outfile", str(target)],
+                          env=env, capture_output=True, text=True)
+    sys.stderr.write(done.stderr)  # the job's log keeps the converter's account of every tensor
+    if done.returncode != 0:
+        last = [line for line in done.stderr.splitlines() if line.strip()][-3:]
+        raise RuntimeError(f"llama.cpp's converter failed on {source}: {' | '.join(last)}")
+
+
+def _quantize(source: Path, target: Path, kind: str) -> None:
+    import llama_cpp
+    import torch
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
+    params.nthread = torch.get_num_threads()
+    if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
+        raise RuntimeError(f"llama.cpp could not quantize {source} to {kind} (see the log above)")

