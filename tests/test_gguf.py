@@ -165,3 +165,13 @@ def test_missing_converter_is_refused_at_config_validation(monkeypatch, tmp_path
               "tasks": {"p": {"type": "perplexity", "text": "qb_perplexity"}}}
     with pytest.raises(ConfigError, match="install-gguf.sh"):
         load(config)
+
+
+def test_cuda_without_a_cuda_build_of_llama_cpp_is_refused_not_run_on_the_cpu(f32_artifact, monkeypatch):
+    import llama_cpp
+
+    from quantbench.devices import DeviceUnavailable
+
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
+    with pytest.raises(DeviceUnavailable, match="GGML_CUDA"):
+        BACKENDS["gguf"].load(f32_artifact, {"type": "F32", "n_ctx": 256}, "cuda")

@@ -26,15 +26,16 @@ class LlamaCppModel:
     batch_mode = "sequential"
 
     def __init__(self, path: Path, *, n_ctx: int, gpu: bool, threads: int | None = None):
-        from llama_cpp import Llama
+        import llama_cpp
 
         threads = threads or torch.get_num_threads()
-        self.llm = Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=True,
+        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=True,
                          n_gpu_layers=-1 if gpu else 0, n_threads=threads, n_threads_batch=threads,
                          seed=0, verbose=bool(os.environ.get("QUANTBENCH_LLAMA_VERBOSE")))
         # close before interpreter shutdown tears down the ctypes bindings that llama_cpp's __del__ needs
         weakref.finalize(self, self.llm.close)
         self.n_ctx = n_ctx
+        self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self.llm.model)
         self.eos_token_id = self.llm.token_eos()
 
     def logits(self, tokens: list[int]) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 It follows lm-eval's HFLM wherever a choice changes a score: the same tokenizer call, BOS (else EOS)
 as the prefix of an empty context, left truncation to `max_length`, disjoint rolling windows of
-`max_length` for perplexity. `max_length` is the llama.cpp context (the method's `n_ctx`), where
-HFLM takes the model's trained context: for inputs longer than n_ctx the two truncate differently.
+`max_length` for perplexity. `max_length` is the llama.cpp context (the method's `n_ctx`) if shorter than
+the model's trained context, which HFLM takes: only inputs longer than n_ctx are cut differently.
 lm-eval's own `gguf` model is not used: it talks to a llama.cpp server whose echoed log-probabilities
 are shifted one position (DESIGN.md), and it would need a server per job.
 """
@@ -24,7 +24,7 @@ class LlamaCppLM(TemplateLM):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
-        self.max_length = model.n_ctx
+        self.max_length = min(model.n_ctx, model.n_ctx_train)  # HFLM stops at the trained context too
 
     @property
     def eot_token_id(self) -> int:

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..devices import DeviceUnavailable
 from .base import Backend, copy_tokenizer
 
 CONVERTER_ENV = "QUANTBENCH_GGUF_CONVERTER"
@@ -53,15 +54,6 @@ class GGUF(Backend):
             missing.append(f"llama.cpp's convert_hf_to_gguf.py (not at {converter()}; run scripts/install-gguf.sh)")
         return missing
 
-    def device_problem(self, params: dict[str, Any], device: str) -> str | None:
-        if device == "cuda":
-            import llama_cpp
-
-            if not llama_cpp.llama_supports_gpu_offload():
-                return ("this llama-cpp-python build cannot offload to a GPU; reinstall it with "
-                        "CMAKE_ARGS=-DGGML_CUDA=on scripts/install-gguf.sh")
-        return super().device_problem(params, device)
-
     def bits(self, params: dict[str, Any]) -> int:
         return TYPES[params["type"]]
 
@@ -78,8 +70,14 @@ class GGUF(Backend):
         copy_tokenizer(source, out)
 
     def load(self, artifact: Path, params: dict[str, Any], device: str):
+        import llama_cpp
+
         from ..llamacpp import LlamaCppModel
 
+        # judged here, in the job's own environment: llama.cpp would otherwise run on the CPU silently
+        if device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
+            raise DeviceUnavailable("this llama-cpp-python build cannot use the GPU; reinstall it with CMAKE_ARGS="
+                                    "-DGGML_CUDA=on pip install --no-cache-dir --force-reinstall llama-cpp-python")
         return LlamaCppModel(artifact / MODEL_FILE, n_ctx=params["n_ctx"], gpu=device == "cuda")
 
 
