@@ -89,6 +89,7 @@ def test_gguf_quantize_reload_in_fresh_process(kind, gguf_artifacts, hf_model, t
     info = artifacts.read_info(artifact)
     assert info["backend"] == "gguf" and info["params"]["type"] == kind
     assert stored_types(artifact) == {TYPES[kind][0]}, "llama.cpp stored another type than the method asks for"
+    assert info["details"]["tensor_types"][TYPES[kind][0]] >= 14  # 2 layers x 7 matrices, counted from the file
 
     reference = hf_model[0](torch.tensor(INPUT_IDS)).logits
     logits = reload_logits_in_fresh_process(artifact, tmp_path)
@@ -175,3 +176,17 @@ def test_cuda_without_a_cuda_build_of_llama_cpp_is_refused_not_run_on_the_cpu(f3
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
     with pytest.raises(DeviceUnavailable, match="GGML_CUDA"):
         BACKENDS["gguf"].load(f32_artifact, {"type": "F32", "n_ctx": 256}, "cuda")
+
+
+def test_forward_and_generate_compute_the_prompt_afresh(f32_artifact):
+    """The benchmark times prefill and generation: an earlier call's cache must not shorten them."""
+    model, tok, _ = artifacts.load(f32_artifact, "cpu")
+    prompt = torch.tensor([tok("The river", add_special_tokens=False).input_ids * 8])
+    evaluated = []
+    eval_tokens = model.llm.eval
+    model.llm.eval = lambda tokens: (evaluated.append(len(tokens)), eval_tokens(tokens))
+    model(prompt)
+    model(prompt)
+    model.generate(prompt, max_new_tokens=3, min_new_tokens=3)
+    n = prompt.shape[1]
+    assert evaluated == [n, n, n, 1, 1]

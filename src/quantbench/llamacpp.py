@@ -38,11 +38,12 @@ class LlamaCppModel:
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self.llm.model)
         self.eos_token_id = self.llm.token_eos()
 
-    def logits(self, tokens: list[int]) -> np.ndarray:
+    def logits(self, tokens: list[int], reuse_cache: bool = True) -> np.ndarray:
         """Logits after each token of `tokens` (row i predicts token i+1), shape (len(tokens), vocab).
 
-        Tokens already evaluated as a prefix of the previous call are not evaluated again; the
-        returned array is a view that the next call overwrites.
+        With `reuse_cache`, tokens already evaluated as a prefix of the previous call are not evaluated
+        again (lm-eval's shared contexts, decoding steps); without it everything is computed afresh,
+        as a transformers forward pass does. The returned array is a view the next call overwrites.
         """
         if not tokens:
             raise ValueError("nothing to evaluate: empty token list")
@@ -51,7 +52,7 @@ class LlamaCppModel:
                              "raise the method's n_ctx")
         llm = self.llm
         shared = 0
-        for old, new in zip(llm.input_ids[:llm.n_tokens].tolist(), tokens):
+        for old, new in zip(llm.input_ids[:llm.n_tokens if reuse_cache else 0].tolist(), tokens):
             if old != new:
                 break
             shared += 1
@@ -64,7 +65,7 @@ class LlamaCppModel:
         """transformers' forward: logits of every row (of the last `logits_to_keep` positions if > 0)."""
         rows = []
         for row in input_ids.tolist():
-            logits = self.logits(row)
+            logits = self.logits(row, reuse_cache=False)  # timed as a forward pass: no cache from earlier calls
             rows.append(torch.from_numpy(np.array(logits[-logits_to_keep:] if logits_to_keep else logits)))
         return SimpleNamespace(logits=torch.stack(rows))
 
@@ -82,7 +83,7 @@ class LlamaCppModel:
         """`tokens` plus up to `max_new_tokens` argmax tokens; ends at EOS (after `min_new_tokens`) or `stop`."""
         out = list(tokens)
         for step in range(max_new_tokens):
-            scores = self.logits(out)[-1]
+            scores = self.logits(out, reuse_cache=step > 0)[-1]  # the prompt afresh, then one token per step
             if step < min_new_tokens:
                 scores = scores.copy()
                 scores[self.eos_token_id] = -np.inf
