@@ -41,6 +41,10 @@ class Backend(ABC):
         """Weight bit-width of this method, for tables and figures."""
         return int(params.get("bits", 16))
 
+    def artifact_details(self, artifact: Path, params: dict[str, Any]) -> dict[str, Any]:
+        """What the written artifact holds beyond the params (e.g. the tensor types llama.cpp chose)."""
+        return {}
+
     @abstractmethod
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         """Write a loadable artifact for the model folder `source` into the empty folder `out`."""

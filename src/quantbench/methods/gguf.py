@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,12 @@ class GGUF(Backend):
                 _convert(source, f16, "f16")
                 _quantize(f16, target, kind)
         copy_tokenizer(source, out)
+
+    def artifact_details(self, artifact: Path, params: dict[str, Any]) -> dict[str, Any]:
+        """Tensors per stored type: K-quant files hold other types where rows are not 256-wide."""
+        from gguf import GGUFReader
+
+        return {"tensor_types": dict(Counter(t.tensor_type.name for t in GGUFReader(artifact / MODEL_FILE).tensors))}
 
     def load(self, artifact: Path, params: dict[str, Any], device: str):
         import llama_cpp
