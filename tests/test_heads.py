@@ -3,14 +3,16 @@
 import json
 import shutil
 
+import pandas as pd
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from quantbench import config, evaluation, heads, jobs
+from quantbench import artifacts, config, evaluation, heads, jobs
 from quantbench.checksums import CorruptArtifact, sha256_file
+from quantbench.evaluation import sample_indices
 from quantbench.tasks import data_file
 from workflow_runner import METHODS, planned_jobs, snakemake, write_study
 
@@ -100,6 +102,24 @@ def test_quantized_variant_is_scored_with_the_baseline_head_not_a_refitted_one(r
     save_file(tensors, flipped / heads.HEAD_FILE)
     with pytest.raises(CorruptArtifact, match="train_head"):
         evaluate(results, "bnb-int8", flipped, "altered")
+
+
+def test_tweeteval_head_fits_the_train_split_and_scores_the_test_split_of_a_mirror(results, tmp_path):
+    """Three labels, read offline from files in the hub's schema (the hub path loads the same fields)."""
+    for split, n in (("train", 30), ("test", 12)):
+        pd.DataFrame({"text": [f"{split} tweet {i} about the weather" for i in range(n)],
+                      "label": [i % 3 for i in range(n)]}).to_parquet(tmp_path / f"{split}.parquet")
+    task = {**TASK, "data": "qb_tweeteval_sentiment", "train_items": 24, "eval_items": 9,
+            "mirror": {split: str(tmp_path / f"{split}.parquet") for split in ("train", "test")}}
+    jobs.train_head(results / "quantized/fp32", tmp_path / "head", ids=HEAD_IDS, task=task, device="cpu")
+    head_record = json.loads((tmp_path / "head" / heads.RECORD).read_text())
+    assert head_record["labels"] == ["negative", "neutral", "positive"] and head_record["train_split"] == "train"
+    assert head_record["train_doc_ids"] == sample_indices(30, 24, 42)
+    metrics, items = evaluation.evaluate(*artifacts.load(results / "quantized/fp32", "cpu")[:2], task, "cpu",
+                                         head=tmp_path / "head")
+    assert [i["doc_id"] for i in items] == sample_indices(12, 9, 42)  # the lm_eval task's draw of `limit` items
+    assert [i["target"] for i in items] == [i % 3 for i in sample_indices(12, 9, 42)]
+    assert all(len(i["scores"]) == 3 for i in items) and 0 <= metrics["macro_f1"] <= 1
 
 
 def test_model_without_hidden_states_is_refused_with_the_reason(results):
