@@ -51,6 +51,13 @@ def generation_reference(wildcards):
             f"results/eval/{wildcards.model}/{BASELINE}/{wildcards.task}/{wildcards.rep}.items.jsonl"]
 
 
+def classification_head(wildcards):
+    """A classification-head task is scored with the head fitted once on the baseline's features."""
+    if STUDY.tasks[wildcards.task]["type"] != "classification_head":
+        return []
+    return [f"results/heads/{wildcards.model}/{wildcards.task}"]
+
+
 def eval_records():
     return expand(
         "results/eval/{model}/{method}/{task}/{rep}.json",
@@ -107,4 +114,8 @@ from quantbench.envs import env_name
 
 
 def backend_env(wildcards):
-    return os.path.join(workflow.basedir, "envs", f"{env_name(STUDY.methods[wildcards.method].backend)}.yaml")
+    return method_env(wildcards.method)
+
+
+def method_env(method):
+    return os.path.join(workflow.basedir, "envs", f"{env_name(STUDY.methods[method].backend)}.yaml")

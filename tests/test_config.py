@@ -21,7 +21,8 @@ def with_change(change):
 
 def test_default_study_is_valid_and_filled_with_defaults():
     study = config.load(DEFAULT)
-    assert set(study.methods) == {"fp32", "bnb-int8", "bnb-nf4", "quanto-int8", "torchao-int8", "hqq-int4"}
+    assert set(study.methods) == {"fp32", "bnb-int8", "bnb-nf4", "quanto-int8", "torchao-int8", "hqq-int4",
+                                  "gptq-int4", "awq-int4", "gguf-q8_0", "gguf-q4_k_m"}
     assert study.methods["bnb-nf4"].params == {"bits": 4, "quant_type": "nf4", "double_quant": False,
                                                 "compute_dtype": "float32"}
     assert study.methods["fp32"].bits == 32
@@ -90,7 +91,8 @@ def test_on_unsupported_skip_records_the_reason(monkeypatch):
     study = config.load(with_change(lambda c: c.update(device="cpu", on_unsupported="skip")))
     assert set(study.skipped) == {"bnb-int8", "bnb-nf4"}
     assert "not on device: cpu" in study.skipped["bnb-nf4"]
-    assert set(study.methods) == {"fp32", "quanto-int8", "torchao-int8", "hqq-int4"}
+    assert set(study.methods) == {"fp32", "quanto-int8", "torchao-int8", "hqq-int4", "gptq-int4", "awq-int4",
+                                  "gguf-q8_0", "gguf-q4_k_m"}
 
 
 def test_cpu_impossible_variant_is_skipped_under_device_auto_without_a_gpu(monkeypatch):

@@ -15,8 +15,17 @@ from .perplexity import token_perplexity
 log = logging.getLogger(__name__)
 
 
-def evaluate(model, tokenizer, task: dict[str, Any], device: str) -> tuple[dict, list[dict]]:
-    """Return (metrics, per-item rows): choices per item, generated answers, or none (perplexity)."""
+def evaluate(model, tokenizer, task: dict[str, Any], device: str, head: Path | None = None) -> tuple[dict, list[dict]]:
+    """Return (metrics, per-item rows): choices per item, generated answers, or none (perplexity).
+
+    `head`: the folder of the classification head a `classification_head` task is scored with.
+    """
+    if task["type"] == "classification_head":
+        from . import heads  # heads draws its items with sample_indices below
+
+        if head is None:
+            raise ValueError("a classification_head task is scored with its trained head (rule train_head)")
+        return heads.evaluate(model, tokenizer, task, head, device)
     if task["type"] == "perplexity":
         text = tasks.text_path(task["text"]).read_text()
         return token_perplexity(model, tokenizer, text, task["context"], task["stride"], device), []

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import artifacts, atomic, benchmark, evaluation, generation, sources, tasks
+from . import artifacts, atomic, benchmark, evaluation, generation, heads, sources, tasks
 from .devices import resolve_device
 from .energy import EnergyMeter
 from .environment import describe, now
@@ -77,8 +77,9 @@ class _LoadedRun:
 
 def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
              device: str, country: str, on_error: str = "error",
-             reference: tuple[Path, Path] | None = None) -> None:
-    """`reference`: the baseline's artifact and answers, which a generation task is compared with."""
+             reference: tuple[Path, Path] | None = None, head: Path | None = None) -> None:
+    """`reference`: the baseline's artifact and answers, which a generation task is compared with;
+    `head`: the classification head (trained on the baseline) a classification_head task is scored with."""
     run_id = f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
 
     def record_failure(message: str) -> None:
@@ -89,7 +90,7 @@ def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any],
         run = _LoadedRun("evaluate", run_id, artifact, ids, device)
         t0 = time.perf_counter()
         with EnergyMeter(run.device, country).measure() as box:
-            metrics, items = evaluation.evaluate(run.model, run.tokenizer, task, run.device)
+            metrics, items = evaluation.evaluate(run.model, run.tokenizer, task, run.device, head)
         if task["type"] == "generation":  # after the meter: comparing is analysis, not the variant's cost
             metrics.update(_compare_generations(run, items, reference))
         record = run.record
@@ -113,6 +114,19 @@ def _compare_generations(run: _LoadedRun, items: list[dict], reference: tuple[Pa
     baseline, _, _ = artifacts.load(baseline_artifact, run.device)
     metrics["perplexity_under_baseline"] = generation.perplexity_under(baseline, items, run.device)
     return metrics
+
+
+def train_head(artifact: Path, out: Path, *, ids: dict[str, Any], task: dict[str, Any], device: str,
+               on_error: str = "error") -> None:
+    """Fit a classification head on the baseline's frozen features, once for every variant to share."""
+    def record_failure(message: str) -> None:
+        with atomic.atomic_path(out, directory=True) as tmp:
+            heads.write_failure(tmp, ids=ids, error=message)
+
+    with guarded(f"train_head {ids['model']}/{ids['task']}", on_error, record_failure):
+        device = resolve_device(device)
+        with atomic.atomic_path(out, directory=True) as tmp:
+            heads.train(Path(artifact), tmp, ids=ids, task=task, device=device)
 
 
 def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: dict[str, Any], device: str,

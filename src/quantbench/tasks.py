@@ -8,7 +8,7 @@ time with absolute paths.
 from __future__ import annotations
 
 from importlib import resources
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +77,19 @@ HUB_CHOICE_TASKS: dict[str, tuple[HubDataset, dict[str, Any]]] = {
 }
 
 
+# Labelled sets a classification head can be trained on (a `text` column and an integer `label`). A
+# shipped set is one pool split in two with the task's seed; a hub dataset trains on its train split and
+# is scored on the split its lm-eval task scores.
+HEAD_DATA = ("qb_sentiment", "qb_tweeteval_sentiment")
+HUB_TRAIN_SPLIT = "train"
+
+
 def problem(task: dict[str, Any]) -> str | None:
     """A config-time check of one task entry; None when it looks runnable."""
     if task["type"] == "lm_eval":
         return _lm_eval_task_problem(task)
+    if task["type"] == "classification_head":
+        return _head_task_problem(task)
     if task["type"] == "generation":
         return _file_problem(prompts_path, task["prompts"])
     if task["stride"] > task["context"]:
@@ -119,6 +128,45 @@ def _lm_eval_task_problem(task: dict[str, Any]) -> str | None:
     if task["num_fewshot"] >= n_items:
         return f"num_fewshot {task['num_fewshot']} is not below the {n_items} items of {name}"
     return None
+
+
+def _head_task_problem(task: dict[str, Any]) -> str | None:
+    name = task["data"]
+    if name not in HEAD_DATA:
+        return f"data {name!r} cannot train a classification head; allowed: {list(HEAD_DATA)}"
+    if name in BUILTIN_CHOICE_TASKS:
+        hub_only = [key for key in ("mirror", "revision") if task.get(key) is not None]
+        if hub_only:
+            return f"{' and '.join(hub_only)}: for hub data only, not for the shipped {name!r}"
+        n_items = len(data_file(BUILTIN_CHOICE_TASKS[name][0]).read_text().splitlines())
+        wanted = task["train_items"] + (task["eval_items"] or 1)
+        if wanted > n_items:
+            return (f"train_items {task['train_items']} + eval_items {task['eval_items'] or 1} exceed the {n_items} "
+                    f"items of {name}, which are split between training and evaluation")
+        return None
+    for split, mirror in (task.get("mirror") or {}).items():
+        if Path(mirror).suffix not in MIRROR_FORMATS:
+            return f"mirror.{split} {mirror!r} must be one split in the hub's schema as {' or '.join(MIRROR_FORMATS)}"
+        if not Path(mirror).is_file():
+            return f"mirror.{split} file {mirror!r} does not exist"
+    return None
+
+
+def head_labels(name: str) -> list[str]:
+    """The class names of a head task's data, in label order."""
+    return (BUILTIN_CHOICE_TASKS.get(name) or HUB_CHOICE_TASKS[name])[1]["doc_to_choice"]
+
+
+def head_sources(task: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Where a head task's items live, as lm-eval dataset fields per split: `all` for a shipped set
+    (split by the caller), `train` and `test` for a hub dataset (or its mirror files)."""
+    name = task["data"]
+    if name in BUILTIN_CHOICE_TASKS:
+        return {"all": _local_files("json", data_file(BUILTIN_CHOICE_TASKS[name][0]))}
+    hub = HUB_CHOICE_TASKS[name][0]
+    mirror = task.get("mirror") or {}
+    return {"train": _hub_source(replace(hub, split=HUB_TRAIN_SPLIT), mirror.get("train"), task.get("revision")),
+            "test": _hub_source(hub, mirror.get("test"), task.get("revision"))}
 
 
 def text_path(name: str) -> Path:

@@ -15,4 +15,5 @@ jobs.evaluate(
     country=snakemake.params.country,
     on_error=config.setting(snakemake.config, "on_error"),
     reference=tuple(map(Path, snakemake.input.reference)) or None,  # baseline artifact + answers
+    head=next(map(Path, snakemake.input.head), None),  # classification_head tasks: the baseline's head
 )
