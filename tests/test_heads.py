@@ -84,7 +84,7 @@ def test_quantized_variant_is_scored_with_the_baseline_head_not_a_refitted_one(r
     record, items = evaluate(results, "bnb-int8", results / "head")
     assert record["metrics"]["head_sha256"] == head_sha
     # the baseline's items exactly, so McNemar pairs them
-    assert [i["doc_id"] for i in items] == [i["doc_id"] for i in heads.labelled_items(TASK)[1]]
+    assert [i["doc_id"] for i in items] == [i["doc_id"] for i in heads.labelled_items(TASK, "eval")]
     assert sha256_file(results / "head" / heads.HEAD_FILE) == head_sha  # evaluating never refits it
 
     # The head's file decides the predictions: a head with its scores negated flips every one of them.

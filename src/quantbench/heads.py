@@ -32,12 +32,13 @@ FEATURE = "final hidden state (after the last norm) at the last non-padding toke
 log = logging.getLogger(__name__)
 
 
-def labelled_items(task: dict[str, Any]) -> tuple[list[dict], list[dict]]:
-    """(train, eval) items of a head task, each {doc_id, text, label}, drawn with the task's seed.
+def labelled_items(task: dict[str, Any], part: str) -> list[dict]:
+    """The `train` or `eval` items of a head task, each {doc_id, text, label}, drawn with the task's seed.
 
     A shipped set is one pool: a seeded permutation gives the first `train_items` to training and
     the next `eval_items` (default: the rest) to evaluation. A hub dataset trains on its train split
-    and is scored on its test split, with the draw its lm-eval task uses (same `seed`, same items).
+    and is scored on its test split, with the draw its lm-eval task uses (same `seed`, same items);
+    only the split asked for is loaded.
     """
     sources = tasks.head_sources(task)
     n_train, n_eval, seed = task["train_items"], task["eval_items"], task["seed"]
@@ -45,10 +46,10 @@ def labelled_items(task: dict[str, Any]) -> tuple[list[dict], list[dict]]:
         docs = _rows(sources["all"])
         order = random.Random(seed).sample(range(len(docs)), len(docs))
         rest = order[n_train:]
-        return [docs[i] for i in sorted(order[:n_train])], [docs[i] for i in sorted(rest[:n_eval] if n_eval else rest)]
-    train, test = _rows(sources["train"]), _rows(sources["test"])
-    return ([train[i] for i in sample_indices(len(train), n_train, seed)],
-            [test[i] for i in sample_indices(len(test), n_eval, seed)])
+        chosen = order[:n_train] if part == "train" else (rest[:n_eval] if n_eval else rest)
+        return [docs[i] for i in sorted(chosen)]
+    rows = _rows(sources["train" if part == "train" else "test"])
+    return [rows[i] for i in sample_indices(len(rows), n_train if part == "train" else n_eval, seed)]
 
 
 def _rows(source: dict[str, Any]) -> list[dict]:
@@ -115,7 +116,7 @@ def train(artifact: Path, out: Path, *, ids: dict[str, Any], task: dict[str, Any
     started, t0 = now(), time.perf_counter()
     model, tokenizer, info = artifacts.load(artifact, device)
     load_time = time.perf_counter() - t0
-    items, _ = labelled_items(task)
+    items = labelled_items(task, "train")
     labels = tasks.head_labels(task["data"])
     targets = [i["label"] for i in items]
     t1 = time.perf_counter()
@@ -167,7 +168,7 @@ def evaluate(model, tokenizer, task: dict[str, Any], head_folder: Path, device: 
 
     require_hidden_states(model)
     head, record = load(head_folder)
-    _, items = labelled_items(task)
+    items = labelled_items(task, "eval")
     if record["train_split"] == "all" and not set(record["train_doc_ids"]).isdisjoint(i["doc_id"] for i in items):
         raise ValueError(f"the head in {head_folder} was trained on items this task scores; rerun rule train_head")
     x = features(model, tokenizer, [i["text"] for i in items], task["batch_size"], device)

@@ -10,7 +10,7 @@ are shifted one position (DESIGN.md), and it would need a server per job.
 
 from __future__ import annotations
 
-import numpy as np
+import torch
 from lm_eval.api.model import TemplateLM
 from lm_eval.models.utils import has_bos_prefix
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
@@ -50,10 +50,10 @@ class LlamaCppLM(TemplateLM):
         for i in tqdm(order, desc="llama.cpp loglikelihood", disable=disable_tqdm):
             key, context, continuation = requests[i]
             tokens = (context + continuation)[-(self.max_length + 1):][:-1]
-            logits = self.model.logits(tokens)[-len(continuation):]
-            logprobs = _log_softmax(logits)
-            answer = (float(logprobs[np.arange(len(continuation)), continuation].sum()),
-                      bool((logits.argmax(axis=1) == continuation).all()))
+            logits = torch.from_numpy(self.model.logits(tokens)[-len(continuation):])
+            target = torch.tensor(continuation)
+            logprobs = torch.log_softmax(logits, dim=-1).gather(1, target[:, None])
+            answer = (float(logprobs.sum()), bool((logits.argmax(dim=-1) == target).all()))
             answers[i] = answer
             if key is not None:
                 self.cache_hook.add_partial("loglikelihood", key, answer)
@@ -91,7 +91,3 @@ class LlamaCppLM(TemplateLM):
             outputs.append(text)
         return outputs
 
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
