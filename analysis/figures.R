@@ -1,4 +1,5 @@
-# Figures of a quantbench study (ggplot2), called through rpy2. Each figure is written as PNG and PDF.
+# Figures of a quantbench study (ggplot2), called through rpy2, which sources run_table.R and tables.R first
+# (the run table's declared columns and read_run_table). Each figure is written as PNG and PDF.
 # A figure whose data the study lacks (not measured, or every run failed) is still written, as a panel
 # that says so, so a study's outputs are always complete. Bars are means over repetitions, with the
 # range (min-max) drawn where a point has more than one repetition.
@@ -213,14 +214,8 @@ pareto_figure <- function(runs, stem) {
   save_both(p, stem, 8, 5)
 }
 
-# Run-table columns the figures read; a study without them (nothing measured) gets empty ones.
-COLUMNS <- c("bits", "task", "batch_size", "accuracy", "perplexity_token", "perplexity_word", "size_bytes", "quantize_time_s",
-             "energy_j", "energy_method", "co2_kg", "peak_rss_mb", "peak_gpu_allocated_mb", "latency_mean_s",
-             "throughput_tokens_per_s")
-
 qb_figures <- function(runs_csv, out_dir) {
-  runs <- read.csv(runs_csv, stringsAsFactors = FALSE)
-  for (column in setdiff(COLUMNS, names(runs))) runs[[column]] <- rep(NA, nrow(runs))
+  runs <- read_run_table(runs_csv)
   dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
   figures <- list(accuracy = accuracy_figure, perplexity = perplexity_figure, memory = memory_figure,
                   speed = speed_figure, energy = energy_figure, quantization = quantization_figure,

@@ -1,4 +1,5 @@
-# Statistical tests of a quantbench study, called from Python through rpy2 (src/quantbench/rbridge.py).
+# Statistical tests of a quantbench study, called from Python through rpy2 (src/quantbench/rbridge.py), which
+# sources run_table.R and tables.R first (the declared columns, read_run_table and the metrics tested below).
 # Input: the run table and per-item table written by `aggregate`. Output: one tidy CSV, one row per test.
 #
 # Columns of the output (empty where a column does not apply to a test):
@@ -24,10 +25,6 @@ suppressPackageStartupMessages(library(effectsize))  # must be attached before c
 COLUMNS <- c("family", "test", "metric", "model", "group", "method", "versus", "statistic", "statistic_name",
              "p_value", "p_holm", "effect", "effect_name", "effect_ci_low", "effect_ci_high", "n",
              "n_baseline_only", "n_method_only")
-
-# Per-run metrics tested across methods: benchmark rows grouped by batch size, evaluate rows by task.
-BENCHMARK_METRICS <- c("throughput_tokens_per_s", "latency_mean_s", "energy_per_token_j")
-EVALUATE_METRICS <- c("energy_j")
 
 # One output row; columns a test does not fill stay NA.
 test_row <- function(...) {
@@ -92,7 +89,6 @@ cliff_rows <- function(values, metric, model, group, baseline) {
 
 # All per-run tests of one metric, per (model, group), over the repetitions of each method.
 metric_tests <- function(runs, metric, group_of, baseline) {
-  if (is.null(runs[[metric]])) return(list())
   runs <- runs[!is.na(runs[[metric]]), ]
   if (nrow(runs) == 0) return(list())
   runs$group <- group_of(runs)
@@ -113,9 +109,10 @@ repetition_tests <- function(runs, baseline) {
   bench <- ok[ok$kind == "benchmark", ]
   evals <- ok[ok$kind == "evaluate", ]
   rows <- list()
-  for (metric in BENCHMARK_METRICS)
+  # benchmark rows grouped by batch size, evaluate rows by task
+  for (metric in TESTED_BENCHMARK_METRICS)
     rows <- c(rows, metric_tests(bench, metric, function(d) paste0("bs", d$batch_size), baseline))
-  for (metric in EVALUATE_METRICS)
+  for (metric in TESTED_EVALUATE_METRICS)
     rows <- c(rows, metric_tests(evals, metric, function(d) d$task, baseline))
   rows
 }
@@ -148,10 +145,9 @@ mcnemar_vs_baseline <- function(items, baseline) {
 # Spearman's rho between a task's evaluation energy and its quality, across the methods of one model
 # (means over repetitions; accuracy, or token perplexity for text tasks).
 spearman_energy_quality <- function(runs) {
-  if (is.null(runs$energy_j)) return(list())
   ev <- runs[runs$kind == "evaluate" & runs$status == "ok" & !is.na(runs$energy_j), ]
   rows <- list()
-  for (quality in intersect(c("accuracy", "perplexity_token"), names(ev))) {
+  for (quality in c("accuracy", "perplexity_token")) {
     sub <- ev[!is.na(ev[[quality]]), ]
     if (nrow(sub) == 0) next
     means <- aggregate(cbind(energy = sub$energy_j, quality = sub[[quality]]),
@@ -180,8 +176,8 @@ family_of <- function(result) {
 }
 
 qb_stats <- function(runs_csv, items_csv, baseline, out_csv) {
-  runs <- read.csv(runs_csv, stringsAsFactors = FALSE)
-  items <- if (file.size(items_csv) > 1) read.csv(items_csv, stringsAsFactors = FALSE) else data.frame()
+  runs <- read_run_table(runs_csv)
+  items <- read_item_table(items_csv)
   rows <- c(if (nrow(items) > 0) mcnemar_vs_baseline(items, baseline), repetition_tests(runs, baseline),
             spearman_energy_quality(runs))
   if (length(rows) == 0) {

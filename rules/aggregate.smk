@@ -1,21 +1,19 @@
 rule aggregate:
     input:
-        artifacts=expand("results/quantized/{model}/{method}", model=STUDY.models, method=STUDY.methods),
+        artifacts=artifacts(),
         evals=eval_records(),
+        item_logs=eval_records(layout.EVAL_ITEMS),
         benches=bench_records(),
     output:
         # update(): Snakemake keeps the previous table and restores it if this job fails or is killed
-        runs=update("results/tables/runs.csv"),
-        parquet=update("results/tables/runs.parquet"),
-        item_table=update("results/tables/items.csv"),
+        runs=update(layout.RUNS_CSV),
+        parquet=update(layout.RUNS_PARQUET),
+        item_table=update(layout.ITEMS_CSV),
     params:
-        results=lambda wildcards, output: os.path.dirname(os.path.dirname(output.runs)),
-        skipped=STUDY.skipped,
-        models=list(STUDY.models),
-        backends={name: m["backend"] for name, m in config["methods"].items()},
+        skipped=STUDY.skipped_records(),
     conda:
         "../envs/quantbench.yaml"
     log:
-        "results/logs/aggregate.log",
+        f"{layout.LOGS}/aggregate.log",
     script:
         "../workflow/scripts/aggregate.py"

@@ -1,29 +1,31 @@
 rule analyze:
     input:
-        runs="results/tables/runs.csv",
-        item_table="results/tables/items.csv",
+        runs=layout.RUNS_CSV,
+        item_table=layout.ITEMS_CSV,
         script=os.path.join(R_SCRIPTS, "stats.R"),
+        tables=expand(os.path.join(R_SCRIPTS, "{name}.R"), name=["run_table", "tables"]),
     output:
-        stats="results/analysis/stats.csv",
+        stats=layout.STATS_CSV,
     params:
         baseline=BASELINE,
     conda:
         "../envs/quantbench.yaml"
     log:
-        "results/logs/analyze.log",
+        f"{layout.LOGS}/analyze.log",
     script:
         "../workflow/scripts/analyze.py"
 
 
 rule figures:
     input:
-        runs="results/tables/runs.csv",
+        runs=layout.RUNS_CSV,
         script=os.path.join(R_SCRIPTS, "figures.R"),
+        tables=expand(os.path.join(R_SCRIPTS, "{name}.R"), name=["run_table", "tables"]),
     output:
         figures=figure_files(),
     conda:
         "../envs/quantbench.yaml"
     log:
-        "results/logs/figures.log",
+        f"{layout.LOGS}/figures.log",
     script:
         "../workflow/scripts/figures.py"

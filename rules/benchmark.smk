@@ -1,8 +1,8 @@
 rule benchmark:
     input:
-        artifact="results/quantized/{model}/{method}",
+        artifact=layout.ARTIFACT,
     output:
-        record="results/bench/{model}/{method}/bs{batch}/{rep}.json",
+        record=layout.BENCH_RECORD,
     params:
         settings=BENCH_SETTINGS,
         device=DEVICE,
@@ -13,6 +13,6 @@ rule benchmark:
     conda:
         backend_env
     log:
-        "results/logs/benchmark/{model}/{method}/bs{batch}/{rep}.log",
+        f"{layout.LOGS}/benchmark/{{model}}/{{method}}/bs{{batch}}/{{rep}}.log",
     script:
         "../workflow/scripts/benchmark.py"

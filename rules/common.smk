@@ -4,8 +4,11 @@ import re
 
 from snakemake.exceptions import WorkflowError
 
-from quantbench.config import ConfigError, check_file, load
+from quantbench import layout
+from quantbench.config import check_file, load
+from quantbench.errors import ConfigError
 from quantbench.figures import CAPTIONS
+from quantbench.tasks import get_task_type
 
 try:
     for path in [*workflow.overwrite_configfiles, *workflow.configfiles]:
@@ -43,54 +46,51 @@ def method_params(wildcards):
     return {"name": m.name, "backend": m.backend, "params": m.params}
 
 
-def generation_reference(wildcards):
-    """A generation task of a non-baseline method is compared with the baseline's answers."""
-    if STUDY.tasks[wildcards.task]["type"] != "generation" or wildcards.method == BASELINE:
+def task_type(wildcards):
+    return get_task_type(STUDY.tasks[wildcards.task]["type"])
+
+
+def prepared_input(wildcards):
+    """What the task type prepares once per model on the baseline (rule prepare_task), if anything."""
+    return [layout.PREPARED.format(**wildcards)] if task_type(wildcards).prepares else []
+
+
+def baseline_input(wildcards):
+    """The baseline's artifact and item log of the same task and repetition, for task types that compare
+    a variant with the baseline (the baseline's own evaluation needs none)."""
+    if not task_type(wildcards).compares_with_baseline or wildcards.method == BASELINE:
         return []
-    return [f"results/quantized/{wildcards.model}/{BASELINE}",
-            f"results/eval/{wildcards.model}/{BASELINE}/{wildcards.task}/{wildcards.rep}.items.jsonl"]
+    ids = {**wildcards, "method": BASELINE}
+    return [layout.ARTIFACT.format(**ids), layout.EVAL_ITEMS.format(**ids)]
 
 
-def classification_head(wildcards):
-    """A classification-head task is scored with the head fitted once on the baseline's features."""
-    if STUDY.tasks[wildcards.task]["type"] != "classification_head":
-        return []
-    return [f"results/heads/{wildcards.model}/{wildcards.task}"]
+def artifacts():
+    return expand(layout.ARTIFACT, model=STUDY.models, method=STUDY.methods)
 
 
-def eval_records():
-    return expand(
-        "results/eval/{model}/{method}/{task}/{rep}.json",
-        model=STUDY.models,
-        method=STUDY.methods,
-        task=STUDY.tasks,
-        rep=range(1, STUDY.repetitions["evaluate"] + 1),
-    )
+def eval_records(pattern=layout.EVAL_RECORD):
+    return expand(pattern, model=STUDY.models, method=STUDY.methods, task=STUDY.tasks,
+                  rep=range(1, STUDY.repetitions["evaluate"] + 1))
 
 
 def bench_records():
-    return expand(
-        "results/bench/{model}/{method}/bs{batch}/{rep}.json",
-        model=STUDY.models,
-        method=STUDY.methods,
-        batch=STUDY.benchmark["batch_sizes"],
-        rep=range(1, STUDY.repetitions["benchmark"] + 1),
-    )
+    return expand(layout.BENCH_RECORD, model=STUDY.models, method=STUDY.methods, batch=STUDY.benchmark["batch_sizes"],
+                  rep=range(1, STUDY.repetitions["benchmark"] + 1))
 
 
 def figure_files():
-    return expand("results/figures/{name}.{ext}", name=FIGURES, ext=["png", "pdf"])
+    return expand(layout.FIGURE, name=FIGURES, ext=["png", "pdf"])
 
 
 def final_outputs():
-    return ["results/tables/runs.csv", "results/analysis/stats.csv", *figure_files(), "results/report.html"]
+    return [layout.RUNS_CSV, layout.STATS_CSV, *figure_files(), layout.REPORT]
 
 
 def print_outputs():
     import pandas as pd
 
-    if os.path.exists("results/tables/runs.csv"):
-        runs = pd.read_csv("results/tables/runs.csv")
+    if os.path.exists(layout.RUNS_CSV):
+        runs = pd.read_csv(layout.RUNS_CSV)
         problems = runs[runs.status != "ok"].reindex(columns=["run_id", "status", "error", "reason"])
         if not problems.empty:
             print(f"\n{len(problems)} runs did not produce results:")
@@ -99,11 +99,11 @@ def print_outputs():
                 print(f"  {row.status:<8} {row.run_id}: {why}")
     print("\nquantbench finished. Outputs:")
     for label, path in [
-        ("run table", "results/tables/runs.csv"),
-        ("statistics", "results/analysis/stats.csv"),
-        ("figures", "results/figures/"),
-        ("report", "results/report.html"),
-        ("job logs", "results/logs/"),
+        ("run table", layout.RUNS_CSV),
+        ("statistics", layout.STATS_CSV),
+        ("figures", os.path.dirname(layout.FIGURE)),
+        ("report", layout.REPORT),
+        ("job logs", layout.LOGS),
     ]:
         print(f"  {label:<11} {os.path.abspath(path)}")
 

@@ -1,8 +1,8 @@
-rule train_head:
+rule prepare_task:
     input:
-        artifact=f"results/quantized/{{model}}/{BASELINE}",
+        artifact=layout.ARTIFACT.replace("{method}", BASELINE),  # prepared on the baseline, shared by every variant
     output:
-        head=directory("results/heads/{model}/{task}"),
+        prepared=directory(layout.PREPARED),
     params:
         task=lambda wc: STUDY.tasks[wc.task],
         device=DEVICE,
@@ -12,19 +12,19 @@ rule train_head:
     conda:
         method_env(BASELINE)  # it loads the baseline's artifact
     log:
-        "results/logs/train_head/{model}/{task}.log",
+        f"{layout.LOGS}/prepare_task/{{model}}/{{task}}.log",
     script:
-        "../workflow/scripts/train_head.py"
+        "../workflow/scripts/prepare_task.py"
 
 
 rule evaluate:
     input:
-        artifact="results/quantized/{model}/{method}",
-        reference=generation_reference,
-        head=classification_head,
+        artifact=layout.ARTIFACT,
+        prepared=prepared_input,
+        baseline=baseline_input,
     output:
-        record="results/eval/{model}/{method}/{task}/{rep}.json",
-        item_log="results/eval/{model}/{method}/{task}/{rep}.items.jsonl",
+        record=layout.EVAL_RECORD,
+        item_log=layout.EVAL_ITEMS,
     params:
         task=lambda wc: STUDY.tasks[wc.task],
         device=DEVICE,
@@ -35,6 +35,6 @@ rule evaluate:
     conda:
         backend_env
     log:
-        "results/logs/evaluate/{model}/{method}/{task}/{rep}.log",
+        f"{layout.LOGS}/evaluate/{{model}}/{{method}}/{{task}}/{{rep}}.log",
     script:
         "../workflow/scripts/evaluate.py"

@@ -1,11 +1,11 @@
 rule fetch_model:
     output:
-        folder=directory("resources/models/{model}"),
+        folder=directory(layout.MODEL),
     params:
         source=lambda wc: STUDY.models[wc.model]["source"],
     conda:
         "../envs/quantbench.yaml"
     log:
-        "results/logs/fetch_model/{model}.log",
+        f"{layout.LOGS}/fetch_model/{{model}}.log",
     script:
         "../workflow/scripts/fetch_model.py"

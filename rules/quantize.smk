@@ -1,8 +1,8 @@
 rule quantize:
     input:
-        model="resources/models/{model}",
+        model=layout.MODEL,
     output:
-        artifact=directory("results/quantized/{model}/{method}"),
+        artifact=directory(layout.ARTIFACT),
     params:
         method=method_params,
         device=DEVICE,
@@ -13,6 +13,6 @@ rule quantize:
     conda:
         backend_env
     log:
-        "results/logs/quantize/{model}/{method}.log",
+        f"{layout.LOGS}/quantize/{{model}}/{{method}}.log",
     script:
         "../workflow/scripts/quantize.py"

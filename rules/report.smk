@@ -1,14 +1,14 @@
 rule report:
     input:
-        runs="results/tables/runs.csv",
-        stats="results/analysis/stats.csv",
-        pngs=expand("results/figures/{name}.png", name=FIGURES),
-        models=expand("resources/models/{model}", model=STUDY.models),
+        runs=layout.RUNS_CSV,
+        stats=layout.STATS_CSV,
+        pngs=expand(layout.FIGURE, name=FIGURES, ext="png"),
+        models=expand(layout.MODEL, model=STUDY.models),
     output:
-        html="results/report.html",
+        html=layout.REPORT,
     conda:
         "../envs/quantbench.yaml"
     log:
-        "results/logs/report.log",
+        f"{layout.LOGS}/report.log",
     script:
         "../workflow/scripts/report.py"

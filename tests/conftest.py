@@ -16,7 +16,7 @@ def build_tiny_model(folder: Path, seed: int = 0, kv_heads: int = 2) -> Path:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from quantbench.tasks import data_file
+    from quantbench.tasks.data import data_file
 
     folder.mkdir(parents=True, exist_ok=True)
     tok = Tokenizer(models.BPE())
@@ -40,6 +40,29 @@ def build_tiny_model(folder: Path, seed: int = 0, kv_heads: int = 2) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+def torch_runtime(folder: Path):
+    """The model in `folder` in fp32 on the CPU, behind the Runtime every stage uses."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from quantbench.methods.runtime import TorchRuntime
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    return TorchRuntime(model, AutoTokenizer.from_pretrained(folder), "cpu")
+
+
+def score(runtime, task: dict, **inputs):
+    """Evaluate `task` (a filled-in entry) on `runtime` as an evaluate job does, without the job around it."""
+    from quantbench.tasks import Inputs, get_task_type
+
+    return get_task_type(task["type"]).evaluate(runtime, task, Inputs(**inputs))
+
+
+@pytest.fixture(scope="session")
+def tiny_runtime(tiny_model):
+    return torch_runtime(tiny_model)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from transformers import AutoTokenizer
 
 from quantbench import calibration
 from quantbench.methods import BACKENDS, with_defaults
-from quantbench.tasks import data_file
+from quantbench.tasks.data import data_file
 
 
 def _words(text: str) -> list[str]:

@@ -64,6 +64,9 @@ BROKEN = {
                             "tasks.sentiment", "does not exist"),
     "mirror not one split file": (lambda c: c["tasks"]["sentiment"].update(task="qb_imdb", mirror="/data/imdb"),
                                   "tasks.sentiment", ".parquet"),
+    "misspelt task key": (lambda c: c["tasks"]["sentiment"].update(limt=5), "tasks.sentiment", "'limt' was unexpected"),
+    "unknown task type": (lambda c: c["tasks"]["sentiment"].update(type="lm-eval"), "tasks.sentiment.type",
+                          "lm_eval"),
 }
 
 

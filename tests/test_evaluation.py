@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from conftest import score
 
-from quantbench.evaluation import evaluate
-from quantbench.tasks import BUILTIN_CHOICE_TASKS, data_file, write_task_yaml
+from quantbench.tasks.data import BUILTIN_CHOICE_TASKS, data_file
+from quantbench.tasks.harness import write_task_yaml
 
 TASK = {"type": "lm_eval", "task": "qb_sentiment", "num_fewshot": 0, "limit": 30, "seed": 42, "batch_size": 8}
 
@@ -28,10 +28,10 @@ def direct_choice(model, tok, doc) -> int:
     return max(range(2), key=scores.__getitem__)
 
 
-def test_lm_eval_accuracy_equals_direct_computation(tiny_model):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_model)
-    metrics, items = evaluate(model, tok, TASK, "cpu")
+def test_lm_eval_accuracy_equals_direct_computation(tiny_runtime):
+    model, tok = tiny_runtime.model, tiny_runtime.tokenizer
+    scores = score(tiny_runtime, TASK)
+    metrics, items = scores.metrics, scores.items
 
     docs = [json.loads(line) for line in data_file("sentiment.jsonl").read_text().splitlines()]
     expected_ids = sorted(random.Random(42).sample(range(len(docs)), 30))
@@ -41,30 +41,28 @@ def test_lm_eval_accuracy_equals_direct_computation(tiny_model):
         assert item["target"] == doc["label"]
         assert item["predicted"] == direct_choice(model, tok, doc), f"item {item['doc_id']}"
     assert metrics["accuracy"] == sum(i["predicted"] == i["target"] for i in items) / 30
-    assert metrics["accuracy"] == metrics["lm_eval_metrics"]["acc,none"]
+    assert metrics["accuracy"] == scores.details["lm_eval_metrics"]["acc,none"]
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_CHOICE_TASKS))
-def test_every_builtin_task_runs_with_its_labels(tiny_model, name):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_model)
-    metrics, items = evaluate(model, tok, {**TASK, "task": name, "limit": 8}, "cpu")
+def test_every_builtin_task_runs_with_its_labels(tiny_runtime, name):
+    scores = score(tiny_runtime, {**TASK, "task": name, "limit": 8})
+    metrics, items = scores.metrics, scores.items
     docs = [json.loads(line) for line in data_file(BUILTIN_CHOICE_TASKS[name][0]).read_text().splitlines()]
     assert len(items) == 8 and metrics["n_items"] == 8
     assert all(i["target"] == docs[i["doc_id"]]["label"] for i in items)
     assert all(len(i["loglikelihoods"]) == 2 for i in items)
 
 
-def test_hub_task_scores_a_local_mirror_in_the_hub_schema(tiny_model, tmp_path):
+def test_hub_task_scores_a_local_mirror_in_the_hub_schema(tiny_runtime, tmp_path):
     """TweetEval sentiment from a parquet file with the hub's columns: three choices, labels kept."""
     mirror = tmp_path / "tweet_eval-sentiment-test.parquet"
     labels = [0, 1, 2, 2, 1, 0, 1, 2, 0, 1]
     pd.DataFrame({"text": [f"tweet number {i} about the weather" for i in range(10)], "label": labels}
                  ).to_parquet(mirror)
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_model)
     task = {**TASK, "task": "qb_tweeteval_sentiment", "limit": None, "mirror": str(mirror)}
-    metrics, items = evaluate(model, tok, task, "cpu")
+    scores = score(tiny_runtime, task)
+    metrics, items = scores.metrics, scores.items
     assert sorted((i["doc_id"], i["target"]) for i in items) == list(enumerate(labels))
     assert all(len(i["loglikelihoods"]) == 3 for i in items)
     assert metrics["n_items"] == 10
@@ -78,17 +76,17 @@ def test_hub_task_online_reads_the_pinned_hub_dataset(tmp_path):
     assert config["dataset_kwargs"] == {"revision": "abc123"}
 
 
-def test_word_perplexity_equals_direct_rolling_loglikelihood(tiny_model):
+def test_word_perplexity_equals_direct_rolling_loglikelihood(tiny_runtime):
     """lm-eval's wikitext protocol over our text: each paragraph scored after the BOS token."""
     import math
     import re
 
     from datasets import load_dataset
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_model)
+    model, tok = tiny_runtime.model, tiny_runtime.tokenizer
     task = {**TASK, "task": "qb_word_perplexity", "limit": None}
-    metrics, items = evaluate(model, tok, task, "cpu")
+    scores = score(tiny_runtime, task)
+    metrics, items = scores.metrics, scores.items
 
     docs = load_dataset("text", data_files={"test": str(data_file("perplexity.txt"))}, sample_by="paragraph")["test"]
     loglikelihood, words = 0.0, 0

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from quantbench import aggregate, artifacts, jobs
-from quantbench.devices import DeviceUnavailable
-from quantbench.failures import ArtifactFailed, explain
+from quantbench.errors import ArtifactFailed, DeviceUnavailable
+from quantbench.failures import explain
 from workflow_runner import CLEAN_ENV
 
 FP32 = {"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}
@@ -39,7 +39,7 @@ def test_skip_records_the_failure_and_downstream_jobs_say_why(tiny_model_folder,
     failed = json.loads(record.read_text())
     assert failed["status"] == "failed" and "no GPU" in failed["error"]
 
-    runs, _ = aggregate.build(tmp_path / "results", [])
+    runs, _ = aggregate.build(aggregate.rows([artifact], [record], []), [])
     assert set(runs.status) == {"failed"}
     assert runs.set_index("run_id").loc["tiny/fp32/ppl/1", "error"].startswith("evaluate tiny/fp32/ppl/1 failed")
 

@@ -4,36 +4,28 @@ import math
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from quantbench import generation
+from quantbench.errors import ConfigError
+from quantbench.tasks import generation
 
 TASK = {"type": "generation", "prompts": "qb_prompts", "max_new_tokens": 6, "chat_template": False}
 
 
-@pytest.fixture(scope="module")
-def model_and_tokenizer(tiny_model):
-    return AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval(), \
-        AutoTokenizer.from_pretrained(tiny_model)
-
-
-def test_greedy_answers_to_every_shipped_prompt(model_and_tokenizer):
-    model, tok = model_and_tokenizer
-    items = generation.generate(model, tok, TASK, "cpu")
+def test_greedy_answers_to_every_shipped_prompt(tiny_runtime):
+    items = generation.generate(tiny_runtime, TASK)
     assert len(items) == 20 and {i["kind"] for i in items} == {"factual", "creative"}
     assert all(1 <= len(i["output_tokens"]) <= 6 for i in items)
-    assert items == generation.generate(model, tok, TASK, "cpu")  # greedy: the same answers again
-    again = model.generate(torch.tensor([items[0]["prompt_tokens"]]), max_new_tokens=6, do_sample=False)
+    assert items == generation.generate(tiny_runtime, TASK)  # greedy: the same answers again
+    again = tiny_runtime.model.generate(torch.tensor([items[0]["prompt_tokens"]]), max_new_tokens=6, do_sample=False)
     assert again[0, len(items[0]["prompt_tokens"]):].tolist() == items[0]["output_tokens"]
 
 
-def test_perplexity_under_a_model_is_of_the_answer_given_its_prompt(model_and_tokenizer):
-    model, tok = model_and_tokenizer
+def test_perplexity_under_a_model_is_of_the_answer_given_its_prompt(tiny_runtime):
     item = {"prompt_tokens": [5, 6, 7], "output_tokens": [8, 9]}
     with torch.no_grad():
-        logprobs = torch.log_softmax(model(torch.tensor([[5, 6, 7, 8, 9]])).logits[0], -1)
+        logprobs = torch.log_softmax(tiny_runtime.model(torch.tensor([[5, 6, 7, 8, 9]])).logits[0], -1)
     expected = math.exp(-(logprobs[2, 8] + logprobs[3, 9]).item() / 2)
-    assert generation.perplexity_under(model, [item], "cpu") == pytest.approx(expected, rel=1e-5)
+    assert generation.perplexity_under(tiny_runtime, [item]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_agreement_counts_identical_answers_and_the_shared_prefix():
@@ -45,7 +37,6 @@ def test_agreement_counts_identical_answers_and_the_shared_prefix():
                                                         "prefix_agreement_vs_baseline": (2 / 4 + 0) / 2}
 
 
-def test_chat_template_requested_for_a_tokenizer_without_one_is_refused(model_and_tokenizer):
-    _, tok = model_and_tokenizer
-    with pytest.raises(ValueError, match="chat_template: false"):
-        generation.prompt_ids(tok, "hello", chat_template=True)
+def test_chat_template_requested_for_a_tokenizer_without_one_is_refused(tiny_runtime):
+    with pytest.raises(ConfigError, match="chat_template: false"):
+        generation.prompt_ids(tiny_runtime.tokenizer, "hello", chat_template=True)

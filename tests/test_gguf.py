@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import score, torch_runtime
 from quantbench import artifacts, jobs
-from quantbench.evaluation import evaluate
 from quantbench.methods import BACKENDS, with_defaults
 from quantbench.methods.gguf import MODEL_FILE
 from test_methods import INPUT_IDS, reload_logits_in_fresh_process
@@ -66,10 +66,7 @@ def smol_tiny(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def hf_model(smol_tiny):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoModelForCausalLM.from_pretrained(smol_tiny, dtype=torch.float32).eval(), \
-        AutoTokenizer.from_pretrained(smol_tiny)
+    return torch_runtime(smol_tiny)
 
 
 def quantize(model_folder: Path, out: Path, kind: str) -> Path:
@@ -108,7 +105,7 @@ def test_gguf_quantize_reload_in_fresh_process(kind, gguf_artifacts, hf_model, t
     assert stored_types(artifact) == TYPES[kind][0], "llama.cpp stored another type than the method asks for"
     assert sum(info["details"]["tensor_types"][t] for t in TYPES[kind][0]) >= 14  # 2 layers x 7 matrices
 
-    reference = hf_model[0](torch.tensor(INPUT_IDS)).logits
+    reference = hf_model.forward(torch.tensor(INPUT_IDS))
     logits = reload_logits_in_fresh_process(artifact, tmp_path)
     low, high = TYPES[kind][1]
     error = ((logits - reference).norm() / reference.norm()).item()
@@ -122,10 +119,10 @@ def test_sizes_on_disk_follow_the_type(gguf_artifacts):
 
 def test_lm_eval_scores_the_gguf_model_as_the_hf_model(f32_artifact, hf_model):
     """Same task definition, same items: per-choice log-likelihoods agree; word perplexity too."""
-    model, tok, _ = artifacts.load(f32_artifact, "cpu")
+    runtime, _ = artifacts.load(f32_artifact, "cpu")
     task = {"type": "lm_eval", "task": "qb_sentiment", "num_fewshot": 0, "limit": 20, "seed": 42, "batch_size": 8}
-    gguf_metrics, gguf_items = evaluate(model, tok, task, "cpu")
-    hf_metrics, hf_items = evaluate(*hf_model, task, "cpu")
+    gguf, hf = score(runtime, task), score(hf_model, task)
+    (gguf_metrics, gguf_items), (hf_metrics, hf_items) = (gguf.metrics, gguf.items), (hf.metrics, hf.items)
     assert [i["doc_id"] for i in gguf_items] == [i["doc_id"] for i in hf_items]
     for ours, theirs in zip(gguf_items, hf_items):
         assert ours["loglikelihoods"] == pytest.approx(theirs["loglikelihoods"], abs=1e-3)
@@ -133,26 +130,23 @@ def test_lm_eval_scores_the_gguf_model_as_the_hf_model(f32_artifact, hf_model):
 
     rolling = {"type": "lm_eval", "task": "qb_word_perplexity", "num_fewshot": 0, "limit": None, "seed": 42,
                "batch_size": 8}
-    assert evaluate(model, tok, rolling, "cpu")[0]["perplexity_word"] == pytest.approx(
-        evaluate(*hf_model, rolling, "cpu")[0]["perplexity_word"], rel=1e-4)
+    assert score(runtime, rolling).metrics["perplexity_word"] == pytest.approx(
+        score(hf_model, rolling).metrics["perplexity_word"], rel=1e-4)
 
 
 def test_greedy_generation_matches_transformers(f32_artifact, hf_model):
-    model, tok, _ = artifacts.load(f32_artifact, "cpu")
-    prompt = torch.tensor([tok("The river", add_special_tokens=False).input_ids])
-    ours = model.generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False)
-    theirs = hf_model[0].generate(prompt, max_new_tokens=12, min_new_tokens=12, do_sample=False,
-                                  pad_token_id=tok.eos_token_id)
+    runtime, _ = artifacts.load(f32_artifact, "cpu")
+    prompt = torch.tensor([runtime.tokenizer("The river", add_special_tokens=False).input_ids])
+    ours = runtime.generate(prompt, max_new_tokens=12, min_new_tokens=12)
+    theirs = hf_model.generate(prompt, max_new_tokens=12, min_new_tokens=12)
     assert ours.tolist() == theirs.tolist()
 
 
 def test_generate_until_stops_at_the_stop_string(f32_artifact):
     from lm_eval.api.instance import Instance
 
-    from quantbench.lm_eval_llamacpp import LlamaCppLM
-
-    model, tok, _ = artifacts.load(f32_artifact, "cpu")
-    lm = LlamaCppLM(model, tok)
+    runtime, _ = artifacts.load(f32_artifact, "cpu")
+    lm = runtime.lm_eval(batch_size=1)
     free = lm.generate_until([Instance("generate_until", {}, ("The river", {"max_gen_toks": 24}), 0)])[0]
     stop = free[len(free) // 2:][:3]  # a piece of what the model says anyway
     cut = lm.generate_until([Instance("generate_until", {}, ("The river", {"until": [stop], "max_gen_toks": 24}), 0)])
@@ -176,7 +170,8 @@ def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
 
 
 def test_missing_converter_is_refused_at_config_validation(monkeypatch, tmp_path):
-    from quantbench.config import ConfigError, load
+    from quantbench.config import load
+    from quantbench.errors import ConfigError
 
     monkeypatch.setenv("QUANTBENCH_GGUF_CONVERTER", str(tmp_path / "absent.py"))
     config = {"models": {"m": {"source": f"path:{tmp_path}"}}, "methods": {"q": {"backend": "gguf", "type": "Q8_0"}},
@@ -188,7 +183,7 @@ def test_missing_converter_is_refused_at_config_validation(monkeypatch, tmp_path
 def test_cuda_without_a_cuda_build_of_llama_cpp_is_refused_not_run_on_the_cpu(f32_artifact, monkeypatch):
     import llama_cpp
 
-    from quantbench.devices import DeviceUnavailable
+    from quantbench.errors import DeviceUnavailable
 
     monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: False)
     with pytest.raises(DeviceUnavailable, match="GGML_CUDA"):
@@ -197,13 +192,13 @@ def test_cuda_without_a_cuda_build_of_llama_cpp_is_refused_not_run_on_the_cpu(f3
 
 def test_forward_and_generate_compute_the_prompt_afresh(f32_artifact):
     """The benchmark times prefill and generation: an earlier call's cache must not shorten them."""
-    model, tok, _ = artifacts.load(f32_artifact, "cpu")
-    prompt = torch.tensor([tok("The river", add_special_tokens=False).input_ids * 8])
+    runtime, _ = artifacts.load(f32_artifact, "cpu")
+    prompt = torch.tensor([runtime.tokenizer("The river", add_special_tokens=False).input_ids * 8])
     evaluated = []
-    eval_tokens = model.llm.eval
-    model.llm.eval = lambda tokens: (evaluated.append(len(tokens)), eval_tokens(tokens))
-    model(prompt)
-    model(prompt)
-    model.generate(prompt, max_new_tokens=3, min_new_tokens=3)
+    eval_tokens = runtime.llm.eval
+    runtime.llm.eval = lambda tokens: (evaluated.append(len(tokens)), eval_tokens(tokens))
+    runtime.forward(prompt)
+    runtime.forward(prompt)
+    runtime.generate(prompt, max_new_tokens=3, min_new_tokens=3)
     n = prompt.shape[1]
     assert evaluated == [n, n, n, 1, 1]

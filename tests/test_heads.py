@@ -10,10 +10,14 @@ import yaml
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from quantbench import artifacts, config, evaluation, heads, jobs
-from quantbench.checksums import CorruptArtifact, sha256_file
-from quantbench.evaluation import sample_indices
-from quantbench.tasks import data_file
+from conftest import score
+from quantbench import artifacts, config, jobs
+from quantbench.checksums import sha256_file
+from quantbench.errors import CorruptArtifact, Unsupported
+from quantbench.layout import PREPARED_RECORD
+from quantbench.methods.runtime import Runtime
+from quantbench.tasks import heads
+from quantbench.tasks.data import data_file, sample_indices
 from workflow_runner import METHODS, planned_jobs, snakemake, write_study
 
 TASK = {"type": "classification_head", "data": "qb_sentiment", "train_items": 60, "eval_items": None, "seed": 42,
@@ -31,7 +35,7 @@ def results(tiny_model_folder, tmp_path_factory):
     for method in (FP32, BNB8):
         jobs.quantize(tiny_model_folder, root / "quantized" / method["name"], model="tiny", method=method,
                       device="cpu", country="USA")
-    jobs.train_head(root / "quantized/fp32", root / "head", ids=HEAD_IDS, task=TASK, device="cpu")
+    jobs.prepare_task(root / "quantized/fp32", root / "head", ids=HEAD_IDS, task=TASK, device="cpu")
     return root
 
 
@@ -39,7 +43,7 @@ def evaluate(results, method, head, name="run"):
     record = results / "eval" / method / f"{name}.json"
     jobs.evaluate(results / "quantized" / method, record, record.with_suffix(".items.jsonl"),
                   ids={"model": "tiny", "method": method, "task": "head", "rep": 1}, task=TASK, device="cpu",
-                  country="USA", head=head)
+                  country="USA", prepared=head)
     items = [json.loads(line) for line in record.with_suffix(".items.jsonl").read_text().splitlines()]
     return json.loads(record.read_text()), items
 
@@ -57,10 +61,10 @@ def direct_predictions(model, tok, head, doc_ids) -> list[int]:
 
 
 def test_head_fits_deterministically_and_the_baseline_scores_as_a_direct_computation(results, tiny_model, tmp_path):
-    jobs.train_head(results / "quantized/fp32", tmp_path / "again", ids=HEAD_IDS, task=TASK, device="cpu")
+    jobs.prepare_task(results / "quantized/fp32", tmp_path / "again", ids=HEAD_IDS, task=TASK, device="cpu")
     assert (tmp_path / "again" / heads.HEAD_FILE).read_bytes() == (results / "head" / heads.HEAD_FILE).read_bytes()
 
-    head_record = json.loads((results / "head" / heads.RECORD).read_text())
+    head_record = json.loads((results / "head" / PREPARED_RECORD).read_text())["details"]
     record, items = evaluate(results, "fp32", results / "head")
     eval_ids = [i["doc_id"] for i in items]
     assert head_record["train_items"] == 60 and len(items) == record["metrics"]["n_items"] == 60
@@ -92,15 +96,15 @@ def test_quantized_variant_is_scored_with_the_baseline_head_not_a_refitted_one(r
     shutil.copytree(results / "head", flipped)
     tensors = load_file(flipped / heads.HEAD_FILE)
     save_file({**tensors, "weight": -tensors["weight"], "bias": -tensors["bias"]}, flipped / heads.HEAD_FILE)
-    head_record = json.loads((flipped / heads.RECORD).read_text())
+    head_record = json.loads((flipped / PREPARED_RECORD).read_text())
     head_record["files"][heads.HEAD_FILE] = sha256_file(flipped / heads.HEAD_FILE)
-    (flipped / heads.RECORD).write_text(json.dumps(head_record))
+    (flipped / PREPARED_RECORD).write_text(json.dumps(head_record))
     _, flipped_items = evaluate(results, "bnb-int8", flipped, "flipped")
     assert [i["predicted"] for i in flipped_items] == [1 - i["predicted"] for i in items]
 
     # A head altered after it was fitted is refused, not used.
     save_file(tensors, flipped / heads.HEAD_FILE)
-    with pytest.raises(CorruptArtifact, match="train_head"):
+    with pytest.raises(CorruptArtifact, match="prepare_task"):
         evaluate(results, "bnb-int8", flipped, "altered")
 
 
@@ -111,20 +115,27 @@ def test_tweeteval_head_fits_the_train_split_and_scores_the_test_split_of_a_mirr
                       "label": [i % 3 for i in range(n)]}).to_parquet(tmp_path / f"{split}.parquet")
     task = {**TASK, "data": "qb_tweeteval_sentiment", "train_items": 24, "eval_items": 9,
             "mirror": {split: str(tmp_path / f"{split}.parquet") for split in ("train", "test")}}
-    jobs.train_head(results / "quantized/fp32", tmp_path / "head", ids=HEAD_IDS, task=task, device="cpu")
-    head_record = json.loads((tmp_path / "head" / heads.RECORD).read_text())
+    jobs.prepare_task(results / "quantized/fp32", tmp_path / "head", ids=HEAD_IDS, task=task, device="cpu")
+    head_record = json.loads((tmp_path / "head" / PREPARED_RECORD).read_text())["details"]
     assert head_record["labels"] == ["negative", "neutral", "positive"] and head_record["train_split"] == "train"
     assert head_record["train_doc_ids"] == sample_indices(30, 24, 42)
-    metrics, items = evaluation.evaluate(*artifacts.load(results / "quantized/fp32", "cpu")[:2], task, "cpu",
-                                         head=tmp_path / "head")
+    runtime, _ = artifacts.load(results / "quantized/fp32", "cpu")
+    scores = score(runtime, task, prepared=tmp_path / "head", prepared_details=jobs.read_prepared(tmp_path / "head")
+                   ["details"])
+    metrics, items = scores.metrics, scores.items
     assert [i["doc_id"] for i in items] == sample_indices(12, 9, 42)  # the lm_eval task's draw of `limit` items
     assert [i["target"] for i in items] == [i % 3 for i in sample_indices(12, 9, 42)]
     assert all(len(i["scores"]) == 3 for i in items) and 0 <= metrics["macro_f1"] <= 1
 
 
-def test_model_without_hidden_states_is_refused_with_the_reason(results):
-    with pytest.raises(TypeError, match="need the model's hidden states.*not a torch module"):
-        evaluation.evaluate(object(), None, TASK, "cpu", head=results / "head")
+def test_runtime_without_hidden_states_is_refused_with_the_reason(results, tiny_model):
+    class NoHiddenStates(Runtime):  # as llama.cpp's: logits, no hidden states
+        forward = generate = lm_eval = None
+
+    runtime = NoHiddenStates(AutoTokenizer.from_pretrained(tiny_model), "cpu")
+    details = jobs.read_prepared(results / "head")["details"]
+    with pytest.raises(Unsupported, match="NoHiddenStates does not expose the model's hidden states"):
+        score(runtime, TASK, prepared=results / "head", prepared_details=details)
 
 
 def bad_tasks(tmp_path):
@@ -159,7 +170,7 @@ def test_workflow_fits_one_head_per_model_and_scores_every_method_with_it(tiny_m
     study["tasks"]["head"] = {"type": "classification_head", "data": "qb_sentiment", "eval_items": 20}
     (workdir / "two-models.yaml").write_text(yaml.safe_dump(study))
     planned = planned_jobs(workdir, workdir / "two-models.yaml")
-    assert planned["train_head"] == 2  # one per model, not per method or repetition
+    assert planned["prepare_task"] == 2  # one per model, not per method or repetition
     assert planned["evaluate"] == 2 * len(METHODS) * len(study["tasks"])
 
     # Run it for real (the baseline only; test_quantized_variant_... covers a variant in-process): the head is
@@ -170,7 +181,7 @@ def test_workflow_fits_one_head_per_model_and_scores_every_method_with_it(tiny_m
     target = "results/eval/tiny/fp32/head/1.json"
     run = snakemake(workdir, target)
     assert run.returncode == 0, run.stderr[-4000:]
-    head_sha = sha256_file(workdir / "results/heads/tiny/head" / heads.HEAD_FILE)
+    head_sha = sha256_file(workdir / "results/prepared/tiny/head" / heads.HEAD_FILE)
     assert json.loads((workdir / target).read_text())["metrics"]["head_sha256"] == head_sha
     assert len((workdir / "results/eval/tiny/fp32/head/1.items.jsonl").read_text().splitlines()) == 20
     again = snakemake(workdir, target)

@@ -15,7 +15,7 @@ import torch
 from safetensors import safe_open
 
 from quantbench import artifacts, jobs
-from quantbench.devices import DeviceUnavailable
+from quantbench.errors import ConfigError, CorruptArtifact, DeviceUnavailable
 from quantbench.methods import BACKENDS, with_defaults
 from workflow_runner import CLEAN_ENV
 
@@ -64,8 +64,8 @@ INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
 RELOAD = """
 import sys, torch
 from quantbench import artifacts
-model, tok, info = artifacts.load(sys.argv[1], "cpu")
-torch.save(model(torch.tensor({ids})).logits.float(), sys.argv[2])
+runtime, info = artifacts.load(sys.argv[1], "cpu")
+torch.save(runtime.forward(torch.tensor({ids})).float(), sys.argv[2])
 """.format(ids=INPUT_IDS)
 
 
@@ -161,7 +161,7 @@ def test_awq_quantize_save_reload(tiny_model_64_wide, tmp_path):
 
 def test_awq_refuses_layers_its_clip_search_cannot_split(tiny_model_folder, tmp_path):
     entry = {"backend": "awq", "group_size": 32, "calibration": TINY_CALIBRATION}
-    with pytest.raises(ValueError, match=r"multiple of 64; this model has \[32\]"):
+    with pytest.raises(ConfigError, match=r"multiple of 64; this model has \[32\]"):
         jobs.quantize(tiny_model_folder, tmp_path / "awq", model="tiny",
                       method={"name": "awq", "backend": "awq", "params": with_defaults(BACKENDS["awq"], entry)},
                       device="cpu", country="USA")
@@ -170,7 +170,7 @@ def test_awq_refuses_layers_its_clip_search_cannot_split(tiny_model_folder, tmp_
 def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(tiny_model_folder, tmp_path):
     # the tiny model's layers are 64 and 128 wide, as SmolLM2's 576 is not a multiple of 128
     entry = {"backend": "gptq", "bits": 4, "group_size": 256}
-    with pytest.raises(ValueError, match=r"group_size 256 does not divide .*\[64, 128\].*use 32 or 64"):
+    with pytest.raises(ConfigError, match=r"group_size 256 does not divide .*\[64, 128\].*use 32 or 64"):
         jobs.quantize(tiny_model_folder, tmp_path / "g256", model="tiny",
                       method={"name": "g256", "backend": "gptq", "params": with_defaults(BACKENDS["gptq"], entry)},
                       device="cpu", country="USA")
@@ -193,7 +193,7 @@ def test_corrupt_artifact_is_refused(tiny_model_folder, tmp_path):
                   device="cpu", country="USA")
     weights = artifact / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-100])  # truncated, as by a full disk
-    with pytest.raises(artifacts.CorruptArtifact, match="model.safetensors.*rule quantize"):
+    with pytest.raises(CorruptArtifact, match="model.safetensors.*rule quantize"):
         artifacts.load(artifact, "cpu")
 
 

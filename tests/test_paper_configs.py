@@ -18,7 +18,7 @@ def expected_jobs(study: dict) -> dict[str, int]:
     return {
         "fetch_model": models,
         "quantize": models * methods,
-        **({"train_head": models * heads} if heads else {}),  # one head per model, shared by every method
+        **({"prepare_task": models * heads} if heads else {}),  # one head per model, shared by every method
         "evaluate": models * methods * len(study["tasks"]) * reps["evaluate"],
         "benchmark": models * methods * len(study["benchmark"]["batch_sizes"]) * reps["benchmark"],
         "aggregate": 1, "analyze": 1, "figures": 1, "report": 1, "all": 1,
@@ -27,7 +27,7 @@ def expected_jobs(study: dict) -> dict[str, int]:
 
 def test_the_quanto_study_has_its_classification_head_variant():
     study = yaml.safe_load((PAPERS[0].parent / "paper-quanto-tweeteval.yaml").read_text())
-    assert expected_jobs(study)["train_head"] == 1
+    assert expected_jobs(study)["prepare_task"] == 1
 
 
 def test_there_are_paper_configs():

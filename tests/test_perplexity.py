@@ -2,47 +2,45 @@ import math
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from quantbench.perplexity import token_perplexity
-from quantbench.tasks import data_file
+from quantbench.tasks.data import data_file
+from quantbench.tasks.perplexity import token_perplexity
 
 
 @pytest.fixture(scope="module")
-def model_and_text(tiny_model):
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_model)
+def model_and_text(tiny_runtime):
+    tok = tiny_runtime.tokenizer
     text = data_file("perplexity.txt").read_text()[:1500]
-    return model, tok, text, tok(text, add_special_tokens=False).input_ids
+    return tiny_runtime, text, tok(text, add_special_tokens=False).input_ids
 
 
 def test_full_context_equals_transformers_loss(model_and_text):
-    model, tok, text, ids = model_and_text
-    result = token_perplexity(model, tok, text, context=1024, stride=1024, device="cpu")
+    runtime, text, ids = model_and_text
+    result = token_perplexity(runtime, text, context=1024, stride=1024)
     ids_t = torch.tensor([ids])
     with torch.no_grad():
-        expected = math.exp(model(ids_t, labels=ids_t).loss.item())
+        expected = math.exp(runtime.model(ids_t, labels=ids_t).loss.item())
     assert result["tokens_scored"] == len(ids) - 1
     assert result["perplexity_token"] == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("context,stride", [(64, 32), (100, 7), (50, 49)])
 def test_every_token_scored_exactly_once(model_and_text, context, stride):
-    model, tok, text, ids = model_and_text
-    assert token_perplexity(model, tok, text, context, stride, "cpu")["tokens_scored"] == len(ids) - 1
+    runtime, text, ids = model_and_text
+    assert token_perplexity(runtime, text, context, stride)["tokens_scored"] == len(ids) - 1
 
 
 def test_disjoint_windows_match_a_hand_loop(model_and_text):
-    model, tok, text, ids = model_and_text
+    runtime, text, ids = model_and_text
     nll, n = 0.0, 0
     with torch.no_grad():
         for begin in range(0, len(ids), 64):
             window = torch.tensor([ids[begin:begin + 64]])
             if window.shape[1] < 2:
                 continue
-            lp = torch.log_softmax(model(window).logits[0, :-1], -1)
+            lp = torch.log_softmax(runtime.model(window).logits[0, :-1], -1)
             nll -= lp.gather(1, window[0, 1:, None]).sum().item()
             n += window.shape[1] - 1
-    result = token_perplexity(model, tok, text, 64, 64, "cpu")
+    result = token_perplexity(runtime, text, 64, 64)
     assert result["tokens_scored"] == n
     assert result["perplexity_token"] == pytest.approx(math.exp(nll / n), rel=1e-5)

@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from quantbench import sources
+from quantbench.errors import DataError
 from quantbench.jobs import fetch_model
 
 
@@ -30,7 +31,7 @@ def test_folder_with_only_pickled_weights_is_refused(tmp_path, tiny_model):
     shutil.copy(tiny_model / "config.json", folder)
     (folder / "pytorch_model.bin").write_bytes(b"not loaded")
     out = tmp_path / "out"
-    with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
+    with pytest.raises(DataError, match="no \\*.safetensors"):
         fetch_model(f"path:{folder}", out)
     assert not out.exists()  # nothing half-written left for a later run
 

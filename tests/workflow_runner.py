@@ -52,9 +52,9 @@ def snakemake_command(workdir: Path, *args: str) -> list[str]:
             str(workdir), "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", "gpu=1"]
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=1200,
-                          env=CLEAN_ENV)
+                          env={**CLEAN_ENV, **(env or {})})
 
 
 def planned_jobs(workdir: Path, configfile: Path) -> dict[str, int]:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from .energy import EnergyMeter
+from .errors import DataError
 
 
 def latency_stats(samples: list[float], prefix: str) -> dict[str, float]:
@@ -23,50 +24,42 @@ def prompt_batch(tokenizer, text: str, prompt_tokens: int, batch_size: int) -> t
     """Equal-length real-text prompts (no padding), each from a different offset of `text`."""
     ids = tokenizer(text, add_special_tokens=False).input_ids
     if len(ids) < prompt_tokens + batch_size:
-        raise ValueError(f"benchmark text has {len(ids)} tokens; need {prompt_tokens + batch_size}")
+        raise DataError(f"benchmark text has {len(ids)} tokens; need {prompt_tokens + batch_size}")
     step = max((len(ids) - prompt_tokens) // batch_size, 1)
     return torch.tensor([ids[i * step: i * step + prompt_tokens] for i in range(batch_size)])
 
 
-def _sync(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
-
-
-def _timed(fn, device: str) -> float:
-    _sync(device)
+def _timed(fn, runtime) -> float:
+    runtime.sync()
     t0 = time.perf_counter()
     fn()
-    _sync(device)
+    runtime.sync()
     return time.perf_counter() - t0
 
 
-@torch.inference_mode()
-def run(model, tokenizer, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: int,
-        warmup: int, iterations: int, device: str, meter: EnergyMeter, idle_seconds: float) -> dict:
+def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: int, warmup: int, iterations: int,
+        meter: EnergyMeter, idle_seconds: float) -> tuple[dict, dict]:
     """Time prefill (one forward over the prompts) and full greedy generation of `new_tokens`.
 
-    decode = generation - prefill, so the two phases are reported separately.
+    decode = generation - prefill, so the two phases are reported separately. Returns the run-table
+    values and the energy reading of the timed generate calls.
     """
-    inputs = prompt_batch(tokenizer, text, prompt_tokens, batch_size).to(device)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    inputs = prompt_batch(runtime.tokenizer, text, prompt_tokens, batch_size)
 
     def prefill():
-        model(inputs, logits_to_keep=1)  # as generate() does: logits of the last position only
+        runtime.prefill(inputs)
 
     def generate():
-        model.generate(inputs, attention_mask=torch.ones_like(inputs), max_new_tokens=new_tokens,
-                       min_new_tokens=new_tokens, do_sample=False, pad_token_id=pad)
+        runtime.generate(inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
 
     meter.measure_idle(idle_seconds)  # before warm-up heats the clocks up, or idle would read high
     for _ in range(warmup):
         prefill()
         generate()
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    prefill_s = [_timed(prefill, device) for _ in range(iterations)]
+    runtime.reset_peak_memory()
+    prefill_s = [_timed(prefill, runtime) for _ in range(iterations)]
     with meter.measure() as box:
-        generate_s = [_timed(generate, device) for _ in range(iterations)]
+        generate_s = [_timed(generate, runtime) for _ in range(iterations)]
     decode_s = [g - statistics.median(prefill_s) for g in generate_s]
 
     tokens = batch_size * new_tokens
@@ -81,18 +74,13 @@ def run(model, tokenizer, text: str, *, batch_size: int, prompt_tokens: int, new
         "decode_tokens_per_s": (batch_size * (new_tokens - 1) * iterations / sum(decode_s)
                                 if new_tokens > 1 and sum(decode_s) > 0 else None),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "energy": energy.as_dict(),
         "energy_per_token_j": energy.energy_j / (tokens * iterations) if energy.energy_j is not None else None,
         "net_energy_per_token_j": (energy.net_energy_j / (tokens * iterations)
                                    if energy.net_energy_j is not None else None),
         "energy_per_sample_j": (energy.energy_j / (batch_size * iterations)
                                 if energy.energy_j is not None else None),
-        # llama.cpp models run a batch's rows one after another; torch models in one forward pass
-        "batch_mode": getattr(model, "batch_mode", "parallel"),
-        "batch_size": batch_size, "prompt_tokens": prompt_tokens, "new_tokens": new_tokens,
-        "warmup": warmup, "iterations": iterations,
+        "batch_mode": runtime.batch_mode,
+        "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "warmup": warmup, "iterations": iterations,
+        **runtime.peak_memory(),
     }
-    if device == "cuda" and isinstance(model, torch.nn.Module):  # torch's counters miss llama.cpp's memory
-        result["peak_gpu_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
-        result["peak_gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
-    return result
+    return result, energy.as_dict()

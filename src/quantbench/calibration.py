@@ -11,7 +11,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .tasks import data_file
+from .errors import DataError
+from .tasks.data import data_file
 
 BUILTIN = {"qb_calibration": "calibration.txt"}
 
@@ -66,7 +67,7 @@ def windows(tokenizer, spec: dict[str, Any]) -> list[dict[str, list[int]]]:
     ids = tokenizer(load_text(spec), add_special_tokens=False)["input_ids"]
     length, count = spec["sequence_length"], spec["samples"]
     if len(ids) <= length:
-        raise ValueError(f"calibration text has {len(ids)} tokens, fewer than sequence_length {length}; "
+        raise DataError(f"calibration text has {len(ids)} tokens, fewer than sequence_length {length}; "
                          "lower calibration.sequence_length or give a longer text")
     rng = random.Random(spec["seed"])
     starts = [rng.randrange(len(ids) - length) for _ in range(count)]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-
-class CorruptArtifact(RuntimeError):
-    """An artifact's files do not match the checksums recorded when it was written."""
+from .errors import CorruptArtifact
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -15,13 +15,13 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import sources, tasks
+from . import records, sources
 from .devices import cuda_available
-from .methods import BACKENDS, fill_defaults, method_schema, with_defaults
+from .errors import ConfigError
+from .methods import BACKENDS, fill_defaults, with_defaults
+from .tasks import TASK_TYPES
 
-
-class ConfigError(ValueError):
-    """The study configuration is invalid; the message names the key."""
+__all__ = ["ConfigError", "Method", "Study", "check_file", "load", "setting"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Study:
     methods: dict[str, Method]
     tasks: dict[str, dict[str, Any]]
     skipped: dict[str, str] = field(default_factory=dict)  # method -> why it cannot run here
+    backends: dict[str, str] = field(default_factory=dict)  # method -> backend, skipped methods included
 
     @property
     def benchmark(self) -> dict[str, Any]:
@@ -53,6 +54,11 @@ class Study:
     @property
     def baseline(self) -> str:
         return self.settings["baseline"]
+
+    def skipped_records(self) -> list[dict[str, Any]]:
+        """A quantize record per model and skipped method, saying why it cannot run here."""
+        return [records.skipped({"model": model, "method": method}, self.backends[method], why)
+                for model in self.models for method, why in self.skipped.items()]
 
 
 def schema() -> dict[str, Any]:
@@ -120,7 +126,8 @@ def load(raw: dict[str, Any]) -> Study:
             raise ConfigError(f"config key 'models.{name}.source': {problem}")
     methods, skipped = _methods(raw["methods"], settings)
     _check_baseline(settings, methods, skipped)
-    return Study(settings, raw["models"], methods, _tasks(raw["tasks"], schema_), skipped)
+    backends = {name: entry["backend"] for name, entry in raw["methods"].items()}
+    return Study(settings, raw["models"], methods, _tasks(raw["tasks"]), skipped, backends)
 
 
 def _settings(raw: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
@@ -148,13 +155,22 @@ def _check_baseline(settings: dict[str, Any], methods: dict[str, Method], skippe
             f"allowed: {sorted(methods)}")
 
 
-def _tasks(raw_tasks: dict[str, Any], schema_: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    variants = {s["properties"]["type"]["const"]: s["properties"]
-                for s in schema_["properties"]["tasks"]["additionalProperties"]["oneOf"]}
+def _entry_schema(key: str, name: str, properties: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+    """JSON schema of one method or task entry: `key` names its backend or type, the rest is that one's keys."""
+    return {"type": "object", "properties": {key: {"const": name}, **properties}, "required": [key, *required],
+            "additionalProperties": False}
+
+
+def _tasks(raw_tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:
     study_tasks = {}
-    for name, task in raw_tasks.items():
-        task = fill_defaults(variants[task["type"]], task)
-        problem = tasks.problem(task)
+    for name, entry in raw_tasks.items():
+        kind = TASK_TYPES.get(entry["type"])
+        if kind is None:
+            raise ConfigError(f"config key 'tasks.{name}.type': unknown task type {entry['type']!r}; "
+                              f"allowed: {sorted(TASK_TYPES)}")
+        _check(entry, _entry_schema("type", kind.name, kind.schema, kind.required), ("tasks", name))
+        task = fill_defaults(kind.schema, entry)
+        problem = kind.problem(task)
         if problem:
             raise ConfigError(f"config key 'tasks.{name}': {problem}")
         study_tasks[name] = task
@@ -170,7 +186,8 @@ def _methods(raw_methods: dict[str, Any], settings: dict[str, Any]) -> tuple[dic
             raise ConfigError(
                 f"config key 'methods.{name}.backend': unknown backend {entry['backend']!r}; "
                 f"allowed: {sorted(BACKENDS)}")
-        _check(entry, method_schema(backend), ("methods", name))
+        _check(entry, _entry_schema("backend", backend.name, backend.params_schema, backend.required),
+               ("methods", name))
         params = with_defaults(backend, entry)
         why = _unsupported(backend, params, settings["device"])
         if why and settings["on_unsupported"] == "error":

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-
-class DeviceUnavailable(RuntimeError):
-    """CUDA was asked for but this process cannot see a GPU."""
+from .errors import DeviceUnavailable
 
 
 def cuda_available() -> bool:

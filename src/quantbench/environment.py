@@ -1,15 +1,22 @@
-"""What a measurement ran on: hardware, driver, library versions and the pipeline's git revision."""
+"""What a measurement ran on: hardware, driver, library versions and the pipeline's git revision.
+
+Collected once per process (records.py asks for it for every record a job writes).
+"""
 
 from __future__ import annotations
 
 import datetime
+import functools
 import importlib.metadata
+import os
 import platform
 import socket
 import subprocess
 from pathlib import Path
 
-LIBRARIES = ("torch", "transformers", "accelerate", "lm_eval", "bitsandbytes", "optimum-quanto", "codecarbon")
+# Libraries every job's numbers depend on; a backend's own packages are added to its records.
+LIBRARIES = ("torch", "transformers", "accelerate", "lm_eval", "safetensors", "datasets", "scikit-learn",
+             "codecarbon", "nvidia-ml-py")
 
 
 def now() -> str:
@@ -36,9 +43,10 @@ def _git_revision() -> str | None:
         return None
 
 
-def _versions() -> dict[str, str]:
+def versions(packages) -> dict[str, str]:
+    """Installed versions of `packages` (distribution names); absent ones are left out."""
     found = {}
-    for name in LIBRARIES:
+    for name in packages:
         try:
             found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -46,21 +54,18 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def describe(device: str) -> dict:
-    import os
+@functools.cache
+def _machine() -> dict:
+    return {"host": socket.gethostname(), "python": platform.python_version(), "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(), "git_revision": _git_revision()}
 
+
+def describe(device: str, packages: tuple[str, ...] = ()) -> dict:
+    """The machine, the device, torch's threads and the versions of LIBRARIES plus `packages`."""
     import torch
 
-    env = {
-        "host": socket.gethostname(),
-        "python": platform.python_version(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "libraries": _versions(),
-        "git_revision": _git_revision(),
-    }
+    env = {**_machine(), "torch_threads": torch.get_num_threads(), "device": device,
+           "libraries": versions(dict.fromkeys((*LIBRARIES, *packages)))}
     if device == "cuda":
         env["gpu"] = torch.cuda.get_device_name()
         env["cuda"] = torch.version.cuda

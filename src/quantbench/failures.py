@@ -10,14 +10,9 @@ import contextlib
 import logging
 from typing import Callable, Iterator
 
-from .checksums import CorruptArtifact
-from .devices import DeviceUnavailable
+from .errors import QuantbenchError
 
 log = logging.getLogger("quantbench")
-
-
-class ArtifactFailed(RuntimeError):
-    """The artifact records a failed quantization; nothing can be evaluated from it."""
 
 
 def explain(err: BaseException) -> str:
@@ -25,7 +20,7 @@ def explain(err: BaseException) -> str:
         return f"out of memory ({type(err).__name__}: {str(err)[:200]})"
     if isinstance(err, ImportError):
         return f"a package is missing: {err}"
-    if isinstance(err, (DeviceUnavailable, CorruptArtifact, ArtifactFailed)):
+    if isinstance(err, QuantbenchError):
         return str(err)
     return f"{type(err).__name__}: {err}"
 

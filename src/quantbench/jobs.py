@@ -10,11 +10,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import artifacts, atomic, benchmark, evaluation, generation, heads, sources, tasks
+from . import artifacts, atomic, benchmark, records, sources
+from .checksums import folder_checksums, verify
 from .devices import resolve_device
 from .energy import EnergyMeter
-from .environment import describe, now
+from .environment import now
+from .errors import ArtifactFailed
 from .failures import guarded
+from .layout import PREPARED_RECORD, run_id
+from .methods import get_backend
+from .tasks import Inputs, get_task_type
+from .tasks.data import text_path
 
 log = logging.getLogger("quantbench")
 
@@ -44,108 +50,110 @@ def fetch_model(source: str, out: Path) -> None:
 
 def quantize(model_dir: Path, out: Path, *, model: str, method: dict[str, Any], device: str, country: str,
              on_error: str = "error") -> None:
+    ids = {"model": model, "method": method["name"]}
+
     def record_failure(message: str) -> None:
         with atomic.atomic_path(out, directory=True) as tmp:
-            artifacts.write_failure(tmp, model=model, method=method["name"], backend=method["backend"], error=message)
+            artifacts.write_failure(tmp, ids=ids, backend=method["backend"], error=message)
 
-    with guarded(f"quantize {model}/{method['name']}", on_error, record_failure):
+    with guarded(f"quantize {run_id('quantize', ids)}", on_error, record_failure):
         device = resolve_device(device)
         with atomic.atomic_path(out, directory=True) as tmp:
-            artifacts.quantize(Path(model_dir), tmp, model=model, method=method["name"], backend=method["backend"],
-                               params=method["params"], device=device, country_iso_code=country)
-
-
-def _failed_record(kind: str, run_id: str, ids: dict[str, Any], message: str) -> dict:
-    return {"run_id": run_id, "kind": kind, "status": "failed", "error": message, **ids, "ended": now()}
+            artifacts.quantize(Path(model_dir), tmp, ids=ids, backend=method["backend"], params=method["params"],
+                               device=device, country_iso_code=country)
 
 
 class _LoadedRun:
-    """A run's model loaded for inference, and the record fields every run shares."""
+    """A run's variant loaded for inference, and the record fields every run shares."""
 
-    def __init__(self, kind: str, run_id: str, artifact: Path, ids: dict[str, Any], device: str):
+    def __init__(self, artifact: Path, device: str):
         self.device = resolve_device(device)
-        started = now()
+        self.started = now()
         t0 = time.perf_counter()
-        self.model, self.tokenizer, info = artifacts.load(artifact, self.device)
-        self.record = {
-            "run_id": run_id, "kind": kind, **ids,
-            "backend": info["backend"], "bits": info["bits"], "size_bytes": info["size_bytes"],
-            "load_time_s": time.perf_counter() - t0, "started": started,
-            "environment": describe(self.device),
-        }
+        self.runtime, self.info = artifacts.load(artifact, self.device)
+        self.load_time_s = time.perf_counter() - t0
+
+    def record(self, kind: str, ids: dict[str, Any], metrics: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        return records.ok(kind, ids, device=self.device, packages=get_backend(self.info["backend"]).packages,
+                          metrics={"size_bytes": self.info["size_bytes"], "load_time_s": self.load_time_s, **metrics},
+                          backend=self.info["backend"], bits=self.info["bits"], started=self.started, **fields)
+
+
+def prepare_task(artifact: Path, out: Path, *, ids: dict[str, Any], task: dict[str, Any], device: str,
+                 on_error: str = "error") -> None:
+    """What a task type computes once per model on the baseline (e.g. a classification head), for every
+    variant's evaluation to share."""
+    kind = get_task_type(task["type"])
+
+    def record_failure(message: str) -> None:
+        with atomic.atomic_path(out, directory=True) as tmp:
+            records.write(tmp / PREPARED_RECORD, records.failed("prepare", ids, message, task_type=kind.name))
+
+    with guarded(f"prepare_task {run_id('prepare', ids)}", on_error, record_failure):
+        run = _LoadedRun(artifact, device)
+        with atomic.atomic_path(out, directory=True) as tmp:
+            t0 = time.perf_counter()
+            details = kind.prepare(run.runtime, task, tmp)
+            record = run.record("prepare", ids, {"prepare_time_s": time.perf_counter() - t0}, task_type=kind.name,
+                                baseline=run.info["method"], details=details, files=folder_checksums(tmp))
+            records.write(tmp / PREPARED_RECORD, record)
+
+
+def read_prepared(folder: Path) -> dict[str, Any]:
+    """A prepared folder's record, after checking its files against the checksums written with them."""
+    record = records.read(Path(folder) / PREPARED_RECORD)
+    if record["status"] == "failed":
+        raise ArtifactFailed(f"the task's preparation failed: {record['error']}")
+    verify(Path(folder), record["files"], f"delete {folder} and rerun snakemake (rule prepare_task) to redo it")
+    return record
 
 
 def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
-             device: str, country: str, on_error: str = "error",
-             reference: tuple[Path, Path] | None = None, head: Path | None = None) -> None:
-    """`reference`: the baseline's artifact and answers, which a generation task is compared with;
-    `head`: the classification head (trained on the baseline) a classification_head task is scored with."""
-    run_id = f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
+             device: str, country: str, on_error: str = "error", prepared: Path | None = None,
+             baseline: tuple[Path, Path] | None = None) -> None:
+    """`prepared`: the task's prepared folder (task types that prepare); `baseline`: the baseline's artifact
+    and item log of the same task and repetition (task types that compare with the baseline)."""
+    kind = get_task_type(task["type"])
 
     def record_failure(message: str) -> None:
         atomic.write_text(items_out, "")
-        atomic.write_json(out, _failed_record("evaluate", run_id, ids, message))
+        atomic.write_json(out, records.failed("evaluate", ids, message, task_type=kind.name))
 
-    with guarded(f"evaluate {run_id}", on_error, record_failure):
-        run = _LoadedRun("evaluate", run_id, artifact, ids, device)
+    with guarded(f"evaluate {run_id('evaluate', ids)}", on_error, record_failure):
+        run = _LoadedRun(artifact, device)
+        inputs = Inputs(device=run.device)
+        if prepared is not None:
+            inputs.prepared, inputs.prepared_details = prepared, read_prepared(prepared)["details"]
+        if baseline is not None:
+            inputs.baseline_items = baseline[1]
+            inputs.load_baseline = lambda: artifacts.load(baseline[0], run.device)[0]
         t0 = time.perf_counter()
         with EnergyMeter(run.device, country).measure() as box:
-            metrics, items = evaluation.evaluate(run.model, run.tokenizer, task, run.device, head)
-        if task["type"] == "generation":  # after the meter: comparing is analysis, not the variant's cost
-            metrics.update(_compare_generations(run, items, reference))
-        record = run.record
-        record.update(task_type=task["type"], metrics={**metrics, "energy": box.reading.as_dict()},
-                      eval_time_s=time.perf_counter() - t0, ended=now())
-        atomic.write_text(items_out, "".join(json.dumps({"run_id": run_id, **i}) + "\n" for i in items))
+            scores = kind.evaluate(run.runtime, task, inputs)
+        eval_time = time.perf_counter() - t0
+        metrics = {**scores.metrics, **kind.compare(run.runtime, task, scores, inputs), "primary": scores.primary}
+        record = run.record("evaluate", ids, metrics, task_type=kind.name, energy=box.reading.as_dict(),
+                            details={**scores.details, "eval_time_s": eval_time})
+        atomic.write_text(items_out, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n"
+                                             for i in scores.items))
         atomic.write_json(out, record)
-        log.info("evaluated %s: %s", run_id, {k: v for k, v in metrics.items() if isinstance(v, float)})
-
-
-def _compare_generations(run: _LoadedRun, items: list[dict], reference: tuple[Path, Path] | None) -> dict:
-    """Agreement with the baseline's answers and their perplexity under the baseline model."""
-    if reference is None:  # this run is the baseline: its own answers under itself, the reference point
-        return {"perplexity_under_baseline": generation.perplexity_under(run.model, items, run.device)}
-    baseline_artifact, baseline_items = reference
-    answers = generation.read_items(baseline_items)
-    if not answers:
-        raise RuntimeError(f"the baseline's generation failed ({baseline_items} is empty): nothing to compare with")
-    metrics = generation.agreement(items, answers)
-    del run.model  # one model in memory at a time
-    baseline, _, _ = artifacts.load(baseline_artifact, run.device)
-    metrics["perplexity_under_baseline"] = generation.perplexity_under(baseline, items, run.device)
-    return metrics
-
-
-def train_head(artifact: Path, out: Path, *, ids: dict[str, Any], task: dict[str, Any], device: str,
-               on_error: str = "error") -> None:
-    """Fit a classification head on the baseline's frozen features, once for every variant to share."""
-    def record_failure(message: str) -> None:
-        with atomic.atomic_path(out, directory=True) as tmp:
-            heads.write_failure(tmp, ids=ids, error=message)
-
-    with guarded(f"train_head {ids['model']}/{ids['task']}", on_error, record_failure):
-        device = resolve_device(device)
-        with atomic.atomic_path(out, directory=True) as tmp:
-            heads.train(Path(artifact), tmp, ids=ids, task=task, device=device)
+        log.info("evaluated %s: %s", record["run_id"], {k: v for k, v in metrics.items() if isinstance(v, float)})
 
 
 def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: dict[str, Any], device: str,
                   country: str, on_error: str = "error") -> None:
-    run_id = f"{ids['model']}/{ids['method']}/bs{ids['batch_size']}/{ids['rep']}"
-
     def record_failure(message: str) -> None:
-        atomic.write_json(out, _failed_record("benchmark", run_id, ids, message))
+        atomic.write_json(out, records.failed("benchmark", ids, message))
 
-    with guarded(f"benchmark {run_id}", on_error, record_failure):
-        run = _LoadedRun("benchmark", run_id, artifact, ids, device)
+    with guarded(f"benchmark {run_id('benchmark', ids)}", on_error, record_failure):
+        run = _LoadedRun(artifact, device)
         time.sleep(settings["cooldown_seconds"])  # let the previous job's heat and clocks settle
-        text = tasks.text_path("qb_perplexity").read_text()
-        metrics = benchmark.run(
-            run.model, run.tokenizer, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
+        text = text_path("qb_perplexity").read_text()
+        metrics, energy = benchmark.run(
+            run.runtime, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
             new_tokens=settings["new_tokens"], warmup=settings["warmup"], iterations=settings["iterations"],
-            device=run.device, meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
+            meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
         )
-        record = run.record
-        record.update(metrics=metrics, ended=now())
+        record = run.record("benchmark", ids, metrics, energy=energy)
         atomic.write_json(out, record)
-        log.info("benchmarked %s: %.1f tokens/s", run_id, metrics["throughput_tokens_per_s"])
+        log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

@@ -18,7 +18,10 @@ def _r():
 
 
 def call(script: Path, function: str, *args):
+    """Source the run-table declarations and readers beside the script, then the script; call `function`."""
     ro = _r()
+    for shared in ("run_table.R", "tables.R"):
+        ro.r["source"](str(Path(script).with_name(shared)))
     ro.r["source"](str(script))
     return ro.r[function](*[str(a) if isinstance(a, Path) else a for a in args])
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import atomic
+from . import atomic, runtable
 from .figures import CAPTIONS
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -17,15 +17,20 @@ table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px soli
 th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:14px}"""
 
 
-COLUMNS_USED = ["task", "batch_size", "rep", "accuracy", "perplexity_token", "perplexity_word", "size_bytes", "quantize_time_s",
-                "throughput_tokens_per_s", "latency_p50_s", "peak_rss_mb", "energy_per_token_j", "co2_kg",
-                "energy_method", "reason", "error"]
-ENVIRONMENT = ["host", "device", "cpu", "gpu", "torch_version", "transformers_version", "git_revision"]
+ENVIRONMENT = [c.name for c in runtable.COLUMNS if c.group == "environment"]
+
+
+def read_runs(runs_csv: Path) -> pd.DataFrame:
+    """The run table with every declared column (absent ones empty); an undeclared column is refused."""
+    runs = pd.read_csv(runs_csv)
+    runtable.check_declared(runs.columns, str(runs_csv))
+    return runs.reindex(columns=runtable.NAMES)
 
 
 def quality_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Each task's headline value (its `primary` column: accuracy, a perplexity, ...) per variant."""
     ev = runs[(runs.kind == "evaluate") & (runs.status == "ok")].copy()
-    ev["value"] = ev["accuracy"].fillna(ev.get("perplexity_token")).fillna(ev.get("perplexity_word"))
+    ev["value"] = [row[row["primary"]] for _, row in ev.iterrows()]
     table = ev.pivot_table(index=["model", "method"], columns="task", values="value", aggfunc="mean")
     q = runs[(runs.kind == "quantize") & (runs.status == "ok")].set_index(["model", "method"])
     table["size_MB"] = q["size_bytes"] / 1e6
@@ -92,10 +97,18 @@ def environment_section(runs: pd.DataFrame, r_versions: dict[str, str]) -> list[
             "<p class=note>the R used for statistics and figures</p>", analysis.to_html(index=False)]
 
 
+def glossary(runs: pd.DataFrame) -> list[str]:
+    """What each column of this study's run table means (from runtable.py)."""
+    present = [c for c in runtable.COLUMNS if runs[c.name].notna().any()]
+    rows = "".join(f"<tr><td><code>{c.name}</code></td><td>{html.escape(c.unit)}</td>"
+                   f"<td style='text-align:left'>{html.escape(c.meaning)}</td></tr>" for c in present)
+    return ["<h2>Glossary of the run table</h2><p class=note>the columns of <code>tables/runs.csv</code> this "
+            "study filled</p>", f"<table><tr><th>column</th><th>unit</th><th>meaning</th></tr>{rows}</table>"]
+
+
 def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Path], out: Path,
            r_versions: dict[str, str]) -> None:
-    runs = pd.read_csv(runs_csv)
-    runs = runs.reindex(columns=runs.columns.union(COLUMNS_USED, sort=False))  # all failed: columns missing
+    runs = read_runs(runs_csv)
     stats = pd.read_csv(stats_csv)
     problems = runs[runs.status != "ok"]
     notes = [json.loads(Path(m).read_text()).get("note") for m in manifests]
@@ -106,13 +119,15 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "Energy figures name the method that measured them: <code>codecarbon_estimate</code> is an estimate "
         "(no hardware counter was readable), <code>nvml_counter</code>/<code>rapl</code> are counters.</p>",
         *[f"<p class=note>{html.escape(n)}</p>" for n in notes if n],
-        "<h2>Quality, size and quantization cost</h2><p class=note>accuracy for choice tasks, "
-        "token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks</p>", quality_table(runs).to_html(),
+        "<h2>Quality, size and quantization cost</h2><p class=note>each task's headline value: accuracy for "
+        "choice tasks, token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks, the "
+        "answers' perplexity under the baseline for generation</p>", quality_table(runs).to_html(),
         "<h2>Speed, memory and energy</h2><p class=note>cv = stdev/mean of throughput across repetitions</p>",
         speed_table(runs).to_html(),
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
         "<h2>Statistics</h2>", *stats_sections(stats),
         *environment_section(runs, r_versions),
+        *glossary(runs),
     ]
     if not problems.empty:
         parts += ["<h2>Runs without results</h2>",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checksums import folder_checksums, sha256_file
+from .errors import ConfigError, DataError, UnsafeModel
 
 # Files worth copying from a hub repo or folder; pickled *.bin weights are deliberately absent.
 MODEL_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
@@ -36,14 +37,14 @@ def parse(text: str) -> Source:
         return Source("hf", repo, revision or None)
     if kind in ("path", "package"):
         return Source(kind, rest)
-    raise ValueError(f"unknown source {text!r}; use hf:org/name@revision, path:/folder or package:module/file")
+    raise ConfigError(f"unknown source {text!r}; use hf:org/name@revision, path:/folder or package:module/file")
 
 
 def package_file(location: str) -> Path:
     module, _, relative = location.partition("/")
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"Python package {module!r} is not installed")
+        raise ConfigError(f"Python package {module!r} is not installed")
     return Path(next(iter(spec.submodule_search_locations))) / relative
 
 
@@ -55,7 +56,7 @@ def problem(text: str) -> str | None:
             return f"folder {source.location!r} does not exist"
         if source.kind == "package" and not package_file(source.location).is_file():
             return f"{package_file(source.location)} does not exist"
-    except (ValueError, FileNotFoundError) as err:
+    except ConfigError as err:
         return str(err)
     return None
 
@@ -79,14 +80,10 @@ def fetch(text: str, out: Path) -> dict:
         else:
             _copy_model_files(path if path.is_dir() else path.parent, out)
     if not any(out.glob("*.safetensors")):
-        raise FileNotFoundError(f"{source}: no *.safetensors weights found (pickled weights are not loaded)")
+        raise DataError(f"{source}: no *.safetensors weights found (pickled weights are not loaded)")
     _refuse_custom_code(source, out)
     manifest["files"] = folder_checksums(out)
     return manifest
-
-
-class UnsafeModel(ValueError):
-    """The model needs code shipped inside its folder, which quantbench never runs."""
 
 
 def _refuse_custom_code(source: Source, folder: Path) -> None:

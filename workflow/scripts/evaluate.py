@@ -14,6 +14,6 @@ jobs.evaluate(
     device=snakemake.params.device,
     country=snakemake.params.country,
     on_error=config.setting(snakemake.config, "on_error"),
-    reference=tuple(map(Path, snakemake.input.reference)) or None,  # baseline artifact + answers
-    head=next(map(Path, snakemake.input.head), None),  # classification_head tasks: the baseline's head
+    prepared=next(map(Path, snakemake.input.prepared), None),  # what the task type prepared on the baseline
+    baseline=tuple(map(Path, snakemake.input.baseline)) or None,  # the baseline's artifact and item log
 )

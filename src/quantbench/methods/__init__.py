@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ConfigError
 from .awq import AWQ
 from .base import Backend
 from .baseline import Baseline
@@ -23,17 +24,7 @@ def get_backend(name: str) -> Backend:
     try:
         return BACKENDS[name]
     except KeyError:
-        raise KeyError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}") from None
-
-
-def method_schema(backend: Backend) -> dict[str, Any]:
-    """Full JSON schema of one method entry (backend + its params) in the config."""
-    return {
-        "type": "object",
-        "properties": {"backend": {"const": backend.name}, **backend.params_schema},
-        "required": ["backend", *backend.required],
-        "additionalProperties": False,
-    }
+        raise ConfigError(f"unknown backend {name!r}; known: {sorted(BACKENDS)}") from None
 
 
 def with_defaults(backend: Backend, params: dict[str, Any]) -> dict[str, Any]:

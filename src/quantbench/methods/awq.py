@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import calibration
+from ..errors import ConfigError
 from .base import Backend, copy_tokenizer
 from .gptq import import_gptqmodel, outside_the_project
 from .shapes import check_group_size, linear_output_widths
@@ -44,7 +45,7 @@ class AWQ(Backend):
         check_group_size(source, params["group_size"])
         odd = sorted({w for w in linear_output_widths(source).values() if w % OUTPUT_BLOCK})
         if odd:
-            raise ValueError(f"AWQ needs every quantized layer's output width to be a multiple of {OUTPUT_BLOCK}; "
+            raise ConfigError(f"AWQ needs every quantized layer's output width to be a multiple of {OUTPUT_BLOCK}; "
                              f"this model has {odd}")
         samples = calibration.windows(AutoTokenizer.from_pretrained(source), params["calibration"])
         gptqmodel = import_gptqmodel()
@@ -60,7 +61,7 @@ class AWQ(Backend):
             model.save(str(out))
         copy_tokenizer(source, out)
 
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         import torch
 
         gptqmodel = import_gptqmodel()

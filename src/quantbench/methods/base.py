@@ -8,11 +8,13 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .runtime import Runtime, TorchRuntime, load_tokenizer
+
 SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
 
 
 class Backend(ABC):
-    """A quantization library: quantize a HF model folder into an artifact, and load it back.
+    """A quantization library: quantize a HF model folder into an artifact, and load it back as a Runtime.
 
     `params_schema` is a JSON schema (properties only) for the method's keys besides `backend`;
     defaults in it are filled in before `quantize`/`load` see the params.
@@ -27,9 +29,6 @@ class Backend(ABC):
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if not _distribution_installed(p)]
-
-    def versions(self) -> dict[str, str]:
-        return {p: importlib.metadata.version(p) for p in ("torch", "transformers", *self.packages)}
 
     def device_problem(self, params: dict[str, Any], device: str) -> str | None:
         """Why this method (backend + params) cannot run on `device` (cpu or cuda); None when it can."""
@@ -49,9 +48,13 @@ class Backend(ABC):
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         """Write a loadable artifact for the model folder `source` into the empty folder `out`."""
 
-    @abstractmethod
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
-        """Return the model in `artifact`, ready for inference on `device`."""
+    def load(self, artifact: Path, params: dict[str, Any], device: str) -> Runtime:
+        """The variant in `artifact`, ready for inference on `device`."""
+        return TorchRuntime(self.load_model(artifact, params, device), load_tokenizer(artifact), device)
+
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
+        """The transformers model in `artifact` on `device` (backends run by TorchRuntime implement this)."""
+        raise NotImplementedError(f"backend {self.name!r} loads its own runtime")
 
 
 def _distribution_installed(name: str) -> bool:

@@ -24,7 +24,7 @@ class Baseline(Backend):
         model.save_pretrained(out)
         copy_tokenizer(source, out)
 
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         from transformers import AutoModelForCausalLM
 
         model = AutoModelForCausalLM.from_pretrained(artifact, dtype=torch_dtype(params["dtype"]), **SAFE_LOAD)

@@ -41,7 +41,7 @@ class BitsAndBytes(Backend):
         model.save_pretrained(out)
         copy_tokenizer(source, out)
 
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         from transformers import AutoModelForCausalLM
 
         # The quantization config travels in the artifact's config.json.

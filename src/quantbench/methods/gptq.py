@@ -81,7 +81,7 @@ class GPTQ(Backend):
             model.save(str(out))
         copy_tokenizer(source, out)  # GPTQModel's saved tokenizer has its own pad-token edits
 
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         import torch
 
         gptqmodel = import_gptqmodel()

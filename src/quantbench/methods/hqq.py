@@ -40,7 +40,7 @@ class HQQ(Backend):
         AutoHQQHFModel.save_quantized(model, str(out))
         copy_tokenizer(source, out)
 
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         from hqq.models.hf.base import AutoHQQHFModel
 
         model = AutoHQQHFModel.from_quantized(str(artifact), device=device,

@@ -36,7 +36,7 @@ class Quanto(Backend):
         qmodel.save_pretrained(out)
         copy_tokenizer(source, out)
 
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         from optimum.quanto import QuantizedModelForCausalLM
 
         # Unwrap: downstream code (lm-eval, generate) wants the transformers model itself.

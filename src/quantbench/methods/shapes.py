@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..errors import ConfigError
+
 
 def _linears(source: Path, skip: tuple[str, ...] = ("lm_head",)) -> dict:
     """Every nn.Linear a weight quantizer would touch, built from config.json alone (meta device, no weights)."""
@@ -35,6 +37,6 @@ def check_group_size(source: Path, group_size: int) -> None:
     if bad:
         gcd = math.gcd(*widths.values())
         fits = [g for g in (32, 64, 128, 256) if gcd % g == 0]
-        raise ValueError(
+        raise ConfigError(
             f"group_size {group_size} does not divide the input width {bad} of this model's linear layers; "
             f"use {' or '.join(map(str, fits)) if fits else '-1 (per channel)'} for this model")

@@ -58,7 +58,7 @@ class TorchAO(Backend):
         model.save_pretrained(out)
         copy_tokenizer(source, out)
 
-    def load(self, artifact: Path, params: dict[str, Any], device: str):
+    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         from transformers import AutoModelForCausalLM
 
         return AutoModelForCausalLM.from_pretrained(artifact, device_map=device, dtype=self._dtype(params),

@@ -1,9 +1,8 @@
-"""A GGUF model run by llama.cpp (llama-cpp-python), behind the small causal-LM interface we use.
+"""The GGUF backend's runtime: a llama.cpp model (llama-cpp-python) behind quantbench's Runtime.
 
-Perplexity, generation and the benchmark call a model as transformers does: `model(ids).logits`
-and `model.generate(ids, ...)`. This class gives llama.cpp that interface, so every backend is
-measured by the same code. It is not a torch module: llama.cpp runs one sequence at a time, so a
-batch is evaluated row after row (`batch_mode = "sequential"`, recorded in benchmark rows).
+Perplexity, generation and the benchmark call every variant through the same Runtime operations, so
+every backend is measured by the same code. llama-cpp-python's `Llama` runs one sequence at a time,
+so a batch is evaluated row after row (`batch_mode = "sequential"`, recorded in benchmark rows).
 
 Token ids come from the artifact's Hugging Face tokenizer; llama.cpp's own tokenizer matches it
 for the models we convert (DESIGN.md), and using one tokenizer keeps every backend's inputs equal.
@@ -14,24 +13,28 @@ from __future__ import annotations
 import os
 import weakref
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
+from ...errors import DataError
+from ..runtime import Runtime
 
-class LlamaCppModel:
+
+class LlamaCppRuntime(Runtime):
     """One llama.cpp context with every position's logits kept, reusing the shared prefix of calls."""
 
     batch_mode = "sequential"
 
-    def __init__(self, path: Path, *, n_ctx: int, gpu: bool, threads: int | None = None):
+    def __init__(self, path: Path, tokenizer, device: str, *, n_ctx: int, threads: int | None = None):
         import llama_cpp
 
+        super().__init__(tokenizer, device)
         threads = threads or torch.get_num_threads()
         self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=True,
-                         n_gpu_layers=-1 if gpu else 0, n_threads=threads, n_threads_batch=threads,
-                         seed=0, verbose=bool(os.environ.get("QUANTBENCH_LLAMA_VERBOSE")))
+                                   n_gpu_layers=-1 if device == "cuda" else 0, n_threads=threads,
+                                   n_threads_batch=threads, seed=0,
+                                   verbose=bool(os.environ.get("QUANTBENCH_LLAMA_VERBOSE")))
         # close before interpreter shutdown tears down the ctypes bindings that llama_cpp's __del__ needs
         weakref.finalize(self, self.llm.close)
         self.n_ctx = n_ctx
@@ -48,7 +51,7 @@ class LlamaCppModel:
         if not tokens:
             raise ValueError("nothing to evaluate: empty token list")
         if len(tokens) > self.n_ctx:
-            raise ValueError(f"{len(tokens)} tokens do not fit the llama.cpp context of {self.n_ctx}; "
+            raise DataError(f"{len(tokens)} tokens do not fit the llama.cpp context of {self.n_ctx}; "
                              "raise the method's n_ctx")
         llm = self.llm
         shared = 0
@@ -61,19 +64,15 @@ class LlamaCppModel:
         llm.eval(tokens[shared:])
         return llm.scores[:len(tokens)]
 
-    def __call__(self, input_ids: torch.Tensor, logits_to_keep: int = 0, **_) -> SimpleNamespace:
-        """transformers' forward: logits of every row (of the last `logits_to_keep` positions if > 0)."""
+    def forward(self, input_ids: torch.Tensor, logits_to_keep: int = 0) -> torch.Tensor:
         rows = []
         for row in input_ids.tolist():
             logits = self.logits(row, reuse_cache=False)  # timed as a forward pass: no cache from earlier calls
             rows.append(torch.from_numpy(np.array(logits[-logits_to_keep:] if logits_to_keep else logits)))
-        return SimpleNamespace(logits=torch.stack(rows))
+        return torch.stack(rows)
 
-    def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int, min_new_tokens: int = 0,
-                 do_sample: bool = False, **_) -> torch.Tensor:
+    def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
         """Greedy continuation of each row, as transformers' generate(do_sample=False) returns it."""
-        if do_sample:
-            raise ValueError("only greedy decoding is measured for llama.cpp models")
         rows = [self.greedy(row, max_new_tokens, min_new_tokens) for row in input_ids.tolist()]
         width = max(map(len, rows))
         return torch.tensor([r + [self.eos_token_id] * (width - len(r)) for r in rows])
@@ -92,3 +91,11 @@ class LlamaCppModel:
             if token == self.eos_token_id or stop(out[len(tokens):]):
                 break
         return out
+
+    def lm_eval(self, batch_size: int):
+        from .lm_eval_adapter import LlamaCppLM
+
+        return LlamaCppLM(self)  # one sequence at a time; shared contexts come from its cache
+
+    def close(self) -> None:
+        self.llm.close()

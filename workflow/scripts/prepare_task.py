@@ -1,13 +1,13 @@
-"""Snakemake adapter: the baseline's artifact x a classification_head task -> the head every variant shares
-(quantbench.jobs.train_head)."""
+"""Snakemake adapter: the baseline's artifact x a task -> what the task type prepares once per model
+(quantbench.jobs.prepare_task), e.g. a classification head every variant is scored with."""
 from pathlib import Path
 
 from quantbench import config, jobs
 
 jobs.setup(snakemake.log[0], snakemake.threads)
-jobs.train_head(
+jobs.prepare_task(
     Path(snakemake.input.artifact),
-    Path(snakemake.output.head),
+    Path(snakemake.output.prepared),
     ids={"model": snakemake.wildcards.model, "task": snakemake.wildcards.task},
     task=snakemake.params.task,
     device=snakemake.params.device,

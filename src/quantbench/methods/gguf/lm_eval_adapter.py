@@ -16,14 +16,13 @@ from lm_eval.models.utils import has_bos_prefix
 from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 from tqdm import tqdm
 
-from .llamacpp import LlamaCppModel
-
 
 class LlamaCppLM(TemplateLM):
-    def __init__(self, model: LlamaCppModel, tokenizer):
+    def __init__(self, model):
+        """`model`: the variant's LlamaCppRuntime."""
         super().__init__()
         self.model = model
-        self.tokenizer = tokenizer
+        self.tokenizer = model.tokenizer
         self.max_length = min(model.n_ctx, model.n_ctx_train)  # HFLM stops at the trained context too
 
     @property

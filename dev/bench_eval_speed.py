@@ -5,7 +5,7 @@ position's distribution scores every choice at once (lm-eval does the same). Bot
 same items with the same model and must pick the same answers; the ratio and lm-eval's fixed cost
 per job (what one `evaluate` job pays beyond the model forward passes) are printed side by side.
 
-    .venv/bin/python scripts/bench_eval_speed.py --model resources/models/smollm2-135m
+    .venv/bin/python dev/bench_eval_speed.py --model resources/models/smollm2-135m
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import time
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from quantbench.evaluation import evaluate, sample_indices
-from quantbench.tasks import data_file
+from quantbench.methods.runtime import TorchRuntime
+from quantbench.tasks import Inputs, get_task_type
+from quantbench.tasks.data import data_file, sample_indices
 
 PROMPT = "{text}\nQuestion: Is this sentence positive or negative?\nAnswer:"  # qb_sentiment's doc_to_text
 CHOICES = (" negative", " positive")  # lm-eval joins context and choice with a space
@@ -69,16 +70,21 @@ def main() -> None:
     task = {"type": "lm_eval", "task": "qb_sentiment", "num_fewshot": 0, "limit": args.limit, "seed": 42,
             "batch_size": args.batch_size}
 
-    first_s, _ = timed(lambda: evaluate(model, tok, {**task, "limit": 1}, "cpu"))  # imports lm-eval: a job pays it
-    one_item_s, _ = timed(lambda: evaluate(model, tok, {**task, "limit": 1}, "cpu"))
+    runtime = TorchRuntime(model, tok, "cpu")
+
+    def evaluate(task):
+        return get_task_type("lm_eval").evaluate(runtime, task, Inputs())
+
+    first_s, _ = timed(lambda: evaluate({**task, "limit": 1}))  # imports lm-eval: a job pays it
+    one_item_s, _ = timed(lambda: evaluate({**task, "limit": 1}))
     one_forward_s, _ = timed(lambda: hand_loop(model, tok, docs[:1], 1))
     lm_eval_s, hand_s = [], []
     for _ in range(args.repeats):  # interleaved, so machine noise hits both sides alike
-        seconds, (_, items) = timed(lambda: evaluate(model, tok, task, "cpu"))
+        seconds, scores = timed(lambda: evaluate(task))
         lm_eval_s.append(seconds)
         seconds, predicted = timed(lambda: hand_loop(model, tok, docs, args.batch_size))
         hand_s.append(seconds)
-    by_doc = {i["doc_id"]: i["predicted"] for i in items}
+    by_doc = {i["doc_id"]: i["predicted"] for i in scores.items}
     same = sum(by_doc[i] == p for i, p in zip(indices, predicted))
 
     lm, hand = statistics.median(lm_eval_s), statistics.median(hand_s)

@@ -20,8 +20,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from ..devices import DeviceUnavailable
-from .base import Backend, copy_tokenizer
+from ...errors import DeviceUnavailable
+from ..base import Backend, copy_tokenizer
+from ..runtime import load_tokenizer
 
 CONVERTER_ENV = "QUANTBENCH_GGUF_CONVERTER"
 MODEL_FILE = "model.gguf"
@@ -79,13 +80,13 @@ class GGUF(Backend):
     def load(self, artifact: Path, params: dict[str, Any], device: str):
         import llama_cpp
 
-        from ..llamacpp import LlamaCppModel
+        from .runtime import LlamaCppRuntime
 
         # judged here, in the job's own environment: llama.cpp would otherwise run on the CPU silently
         if device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
             raise DeviceUnavailable("this llama-cpp-python build cannot use the GPU; reinstall it with CMAKE_ARGS="
                                     "-DGGML_CUDA=on pip install --no-cache-dir --force-reinstall llama-cpp-python")
-        return LlamaCppModel(artifact / MODEL_FILE, n_ctx=params["n_ctx"], gpu=device == "cuda")
+        return LlamaCppRuntime(artifact / MODEL_FILE, load_tokenizer(artifact), device, n_ctx=params["n_ctx"])
 
 
 def _convert(source: Path, target: Path, outtype: str) -> None:

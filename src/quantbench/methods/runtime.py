@@ -1,0 +1,122 @@
+"""A variant loaded for inference: the few operations the stages run on it, whatever library runs it.
+
+Tasks, the benchmark and the heads call only these; each backend's `load` returns a Runtime.
+`TorchRuntime` serves every backend whose model is a transformers model (the quantized layers are
+torch modules); the GGUF backend brings its own over llama.cpp.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+
+from ..errors import Unsupported
+
+
+class Runtime(ABC):
+    # parallel: a batch runs as one forward pass per step; sequential: row after row
+    batch_mode: ClassVar[str] = "parallel"
+
+    def __init__(self, tokenizer, device: str):
+        self.tokenizer = tokenizer
+        self.device = device
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return pad if pad is not None else self.tokenizer.eos_token_id
+
+    @abstractmethod
+    def forward(self, input_ids: torch.Tensor, logits_to_keep: int = 0) -> torch.Tensor:
+        """Logits (batch, positions, vocab) after each token; of the last `logits_to_keep` positions if > 0."""
+
+    @abstractmethod
+    def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
+        """Greedy continuation of each (unpadded) row: the prompt followed by the new tokens."""
+
+    def prefill(self, input_ids: torch.Tensor) -> None:
+        """The prompt through the model as generation starts it: only the last position's logits."""
+        self.forward(input_ids, logits_to_keep=1)
+
+    @abstractmethod
+    def lm_eval(self, batch_size: int):
+        """An lm-eval `LM` over this variant."""
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Final hidden states (batch, positions, hidden), after the last norm."""
+        raise Unsupported(f"{type(self).__name__} does not expose the model's hidden states")
+
+    def sync(self) -> None:
+        """Wait for queued device work, so a timer reads the work's end."""
+
+    def reset_peak_memory(self) -> None:
+        pass
+
+    def peak_memory(self) -> dict[str, float]:
+        """Peak device memory since reset_peak_memory(), as run-table columns (MiB); {} where not counted."""
+        return {}
+
+    def close(self) -> None:
+        """Free the model's memory; the runtime cannot be used afterwards."""
+
+
+class TorchRuntime(Runtime):
+    """A transformers model (quantized or not) on one device. no_grad rather than inference_mode: quanto's
+    packed int4/int2 weights fail under inference mode ("Cannot set version_counter for inference tensor")."""
+
+    def __init__(self, model, tokenizer, device: str):
+        super().__init__(tokenizer, device)
+        self.model = model
+
+    @torch.no_grad()
+    def forward(self, input_ids: torch.Tensor, logits_to_keep: int = 0) -> torch.Tensor:
+        return self.model(input_ids.to(self.device), logits_to_keep=logits_to_keep).logits
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
+        input_ids = input_ids.to(self.device)
+        extra = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
+        return self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new_tokens,
+                                   do_sample=False, pad_token_id=self.pad_token_id, **extra)
+
+    def lm_eval(self, batch_size: int):
+        from lm_eval.models.huggingface import HFLM
+
+        return HFLM(pretrained=self.model, tokenizer=self.tokenizer, batch_size=batch_size)
+
+    @torch.no_grad()
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model.base_model(input_ids=input_ids.to(self.device),
+                                     attention_mask=attention_mask.to(self.device)).last_hidden_state
+
+    def sync(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+
+    def reset_peak_memory(self) -> None:
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_memory(self) -> dict[str, float]:
+        if self.device != "cuda":
+            return {}
+        return {"peak_gpu_allocated_mb": torch.cuda.max_memory_allocated() / 2**20,
+                "peak_gpu_reserved_mb": torch.cuda.max_memory_reserved() / 2**20}
+
+    def close(self) -> None:
+        del self.model
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+
+
+def load_tokenizer(artifact: Path):
+    """The artifact's tokenizer, with EOS as padding where it has no pad token (lm-eval and batches pad)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(artifact)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

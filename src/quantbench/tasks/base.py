@@ -1,0 +1,61 @@
+"""What every task type provides: the one place that knows how a kind of task is configured,
+prepared, evaluated and reported."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+
+@dataclass
+class Inputs:
+    """What an evaluate job hands a task besides the variant's runtime."""
+
+    device: str = "cpu"
+    prepared: Path | None = None  # prepare()'s folder (checksums verified), for types that prepare
+    prepared_details: dict[str, Any] = field(default_factory=dict)  # what prepare() returned
+    baseline_items: Path | None = None  # the baseline's item log of the same task and repetition
+    load_baseline: Callable[[], Any] | None = None  # the baseline's runtime, loaded on demand
+
+
+@dataclass
+class Scores:
+    """One evaluation: run-table values, per-item rows, and what only the record keeps."""
+
+    metrics: dict[str, Any]
+    primary: str  # the run-table column holding the headline quality value
+    items: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskType(ABC):
+    """A kind of task. `schema` holds JSON-schema properties of a task entry besides `type` (defaults are
+    filled in before any method sees the entry); `columns` lists the run-table columns its rows fill."""
+
+    name: ClassVar[str]
+    schema: ClassVar[dict[str, Any]] = {}
+    required: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[tuple[str, ...]] = ()
+    # prepare() runs once per model on the baseline (rule prepare_task); its folder reaches evaluate()
+    prepares: ClassVar[bool] = False
+    # a variant's evaluate job waits for the baseline's evaluation of the same task and repetition
+    compares_with_baseline: ClassVar[bool] = False
+
+    def problem(self, task: dict[str, Any]) -> str | None:
+        """Why a (schema-valid, defaults filled) task entry cannot run; None when it looks runnable."""
+        return None
+
+    def prepare(self, runtime, task: dict[str, Any], out: Path) -> dict[str, Any]:
+        """Write what every variant's evaluation shares into `out`; return the record's details."""
+        raise NotImplementedError(f"task type {self.name!r} prepares nothing")
+
+    @abstractmethod
+    def evaluate(self, runtime, task: dict[str, Any], inputs: Inputs) -> Scores:
+        """Score the variant; this is what the energy meter measures."""
+
+    def compare(self, runtime, task: dict[str, Any], scores: Scores, inputs: Inputs) -> dict[str, Any]:
+        """Run-table values that compare this evaluation with the baseline's, computed after the meter
+        stopped (analysis, not the variant's cost). `runtime` may be closed to make room for the baseline's."""
+        return {}
