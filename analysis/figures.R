@@ -74,11 +74,32 @@ bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subti
   save_both(p, stem, 2 + models * max(3, 0.35 * bars), if (several) 6.5 else 4.5)
 }
 
+# Accuracy with its 95% Wilson interval (mean of the repetitions' bounds): 100 items give about +-10 points.
 accuracy_figure <- function(runs, stem) {
   title <- "Accuracy per task and method"
-  agg <- summarise_runs(ok_runs(runs, "evaluate"), "accuracy", c("model", "method", "task"))
+  ev <- ok_runs(runs, "evaluate")
+  agg <- summarise_runs(ev, "accuracy", c("model", "method", "task"))
   if (is.null(agg)) return(no_data_figure(title, "the study has no successful choice-task evaluations", stem))
-  bar_figure(agg, runs, "task", title, "accuracy", stem)
+  by <- c("model", "method", "task")
+  bounds <- merge(summarise_runs(ev, "accuracy_ci_low", by)[, c(by, "value")],
+                  summarise_runs(ev, "accuracy_ci_high", by)[, c(by, "value")], by = by, suffixes = c(".low", ".high"))
+  agg <- merge(agg[, c(by, "value")], bounds, by = by)
+  names(agg)[names(agg) %in% c("value.low", "value.high")] <- c("low", "high")
+  metrics <- unique(na.omit(ev$metric))
+  bar_figure(agg, runs, "task", title, "accuracy", stem,
+             subtitle = paste0("whiskers: 95% Wilson interval; per-item metric: ", paste(metrics, collapse = ", ")))
+}
+
+DIVERGENCE_LABELS <- c(kld_mean = "mean KL divergence (nats)", kld_p99 = "99th percentile KL divergence (nats)",
+                       top1_agreement = "top-1 agreement with the baseline")
+
+# KL divergence of each variant's next-token distributions from the baseline's, on the perplexity text.
+divergence_figure <- function(runs, stem) {
+  title <- "Divergence from the baseline (perplexity text)"
+  agg <- measures(ok_runs(runs, "evaluate"), DIVERGENCE_LABELS, c("model", "method", "task"))
+  if (is.null(agg)) return(no_data_figure(title, "the study has no perplexity task, so no divergence", stem))
+  bar_figure(agg, runs, "method", title, NULL, stem, values = TRUE,
+             subtitle = "KL(baseline || variant) per scored token, as llama.cpp's perplexity --kl-divergence")
 }
 
 PERPLEXITY_LABELS <- c(perplexity_token = "token perplexity (sliding window)",
@@ -217,7 +238,8 @@ pareto_figure <- function(runs, stem) {
 qb_figures <- function(runs_csv, out_dir) {
   runs <- read_run_table(runs_csv)
   dir.create(out_dir, showWarnings = FALSE, recursive = TRUE)
-  figures <- list(accuracy = accuracy_figure, perplexity = perplexity_figure, memory = memory_figure,
+  figures <- list(accuracy = accuracy_figure, perplexity = perplexity_figure, divergence = divergence_figure,
+                  memory = memory_figure,
                   speed = speed_figure, energy = energy_figure, quantization = quantization_figure,
                   pareto = pareto_figure)
   for (name in names(figures)) figures[[name]](runs, file.path(out_dir, name))

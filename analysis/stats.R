@@ -12,7 +12,9 @@
 #   method, versus  the method tested and what it is compared with: the baseline, another method, or
 #                   "all" (omnibus test across methods); Shapiro-Wilk tests one method's sample (versus empty)
 #   statistic, statistic_name   the test statistic: W (Shapiro-Wilk), H (Kruskal-Wallis chi-squared),
-#                   z (Dunn), S (Spearman); McNemar's is given by its two discordant counts below
+#                   z (Dunn: positive when `method`'s ranks are higher than `versus`', the sign of Cliff's delta;
+#                   rstatix reports the opposite sign), S (Spearman); McNemar's is given by its discordant counts
+#   direction       what a positive statistic or effect means, on the rows where the sign matters
 #   p_value, p_holm p-value, and Holm-adjusted within `family`
 #   effect, effect_name, effect_ci_low, effect_ci_high   effect size with its 95% confidence interval:
 #                   Cliff's delta (method vs versus), accuracy difference (McNemar), Spearman's rho
@@ -23,8 +25,9 @@
 suppressPackageStartupMessages(library(effectsize))  # must be attached before cliffs_delta (0.8.3)
 
 COLUMNS <- c("family", "test", "metric", "model", "group", "method", "versus", "statistic", "statistic_name",
-             "p_value", "p_holm", "effect", "effect_name", "effect_ci_low", "effect_ci_high", "n",
+             "direction", "p_value", "p_holm", "effect", "effect_name", "effect_ci_low", "effect_ci_high", "n",
              "n_baseline_only", "n_method_only")
+METHOD_LARGER <- "positive: method's values larger than versus'"
 
 # One output row; columns a test does not fill stay NA.
 test_row <- function(...) {
@@ -62,10 +65,11 @@ rank_rows <- function(values, metric, model, group) {
   if (length(values) < 3) return(rows)
   dunn <- as.data.frame(rstatix::dunn_test(long, value ~ method, p.adjust.method = "none"))
   for (i in seq_len(nrow(dunn))) {
+    # rstatix's z is positive when group2 ranks higher; negated, it reads like Cliff's delta of method vs versus
     rows[[length(rows) + 1]] <- test_row(
       test = "dunn", metric = metric, model = model, group = group, method = dunn$group1[i],
-      versus = dunn$group2[i], statistic = dunn$statistic[i], statistic_name = "z", p_value = dunn$p[i],
-      n = dunn$n1[i] + dunn$n2[i])
+      versus = dunn$group2[i], statistic = -dunn$statistic[i], statistic_name = "z", direction = METHOD_LARGER,
+      p_value = dunn$p[i], n = dunn$n1[i] + dunn$n2[i])
   }
   rows
 }
@@ -81,7 +85,7 @@ cliff_rows <- function(values, metric, model, group, baseline) {
     d <- effectsize::cliffs_delta(x, base)
     rows[[length(rows) + 1]] <- test_row(
       test = "cliffs_delta", metric = metric, model = model, group = group, method = m, versus = baseline,
-      effect = d$r_rank_biserial, effect_name = "cliffs_delta", effect_ci_low = d$CI_low,
+      direction = METHOD_LARGER, effect = d$r_rank_biserial, effect_name = "cliffs_delta", effect_ci_low = d$CI_low,
       effect_ci_high = d$CI_high, n = length(x) + length(base))
   }
   rows
@@ -125,16 +129,23 @@ mcnemar_vs_baseline <- function(items, baseline) {
     sub <- items[items$model == parts[1] & items$task == parts[2], ]
     # repetitions of a deterministic evaluation are identical: use the first one
     sub <- sub[sub$rep == min(sub$rep), ]
-    base <- sub[sub$method == baseline, c("doc_id", "correct")]
+    base <- sub[sub$method == baseline, c("doc_id", "doc_hash", "correct")]
     if (nrow(base) == 0) next
     for (m in setdiff(unique(sub$method), baseline)) {
-      pairs <- merge(base, sub[sub$method == m, c("doc_id", "correct")], by = "doc_id",
+      pairs <- merge(base, sub[sub$method == m, c("doc_id", "doc_hash", "correct")], by = "doc_id",
                      suffixes = c(".base", ".method"))
+      changed <- which(!is.na(pairs$doc_hash.base) & !is.na(pairs$doc_hash.method) &
+                         pairs$doc_hash.base != pairs$doc_hash.method)
+      if (length(changed) > 0)
+        stop("task ", parts[2], " of model ", parts[1], ": items ", paste(head(pairs$doc_id[changed], 5), collapse = ", "),
+             " have other content in the ", m, " run than in the ", baseline, " run (doc_hash differs): the data ",
+             "changed between the two evaluations, so they cannot be paired; rerun both", call. = FALSE)
       b <- sum(pairs$correct.base == 1 & pairs$correct.method == 0)
       c <- sum(pairs$correct.base == 0 & pairs$correct.method == 1)
       rows[[length(rows) + 1]] <- test_row(
         test = "mcnemar_exact", metric = "correct", model = parts[1], group = parts[2], method = m,
-        versus = baseline, p_value = if (b + c == 0) 1 else binom.test(b, b + c, 0.5)$p.value,
+        versus = baseline, direction = "positive: method more accurate than versus",
+        p_value = if (b + c == 0) 1 else binom.test(b, b + c, 0.5)$p.value,
         effect = mean(pairs$correct.method) - mean(pairs$correct.base), effect_name = "accuracy_difference",
         n = nrow(pairs), n_baseline_only = b, n_method_only = c)
     }
@@ -161,6 +172,7 @@ spearman_energy_quality <- function(runs) {
       rows[[length(rows) + 1]] <- test_row(
         test = "spearman", metric = paste0("energy_j~", quality), model = parts[1], group = parts[2],
         method = "all", versus = "all", statistic = unname(ct$statistic), statistic_name = "S",
+        direction = "positive rho: more energy goes with higher values of the quality measure",
         p_value = ct$p.value, effect = unname(ct$estimate), effect_name = "spearman_rho", n = nrow(d))
     }
   }

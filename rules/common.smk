@@ -1,6 +1,7 @@
 # Config validation (before any job), wildcard constraints, and the small input functions.
 import os
 import re
+import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -18,6 +19,11 @@ except ConfigError as err:
     raise WorkflowError(str(err))
 
 BASELINE = STUDY.baseline
+if workflow.is_main_process:  # once per study, not again in each job
+    print(f"quantbench study: {len(STUDY.models)} models x {len(STUDY.methods)} methods x {len(STUDY.tasks)} tasks; "
+          "each task reports", file=sys.stderr)
+    for name, task in STUDY.tasks.items():
+        print(f"  {name}: {get_task_type(task['type']).describe(task)}", file=sys.stderr)
 DEVICE = STUDY.settings["device"]
 # What one benchmark job measures with; the list of batch sizes is not part of it (adding a batch
 # size must not rerun the others). on_error is read by the jobs themselves for the same reason.
@@ -48,6 +54,11 @@ def method_params(wildcards):
 
 def task_type(wildcards):
     return get_task_type(STUDY.tasks[wildcards.task]["type"])
+
+
+def task_data(wildcards):
+    """Local files the task reads (mirrors, path: texts): editing one reruns its evaluations."""
+    return task_type(wildcards).data_files(STUDY.tasks[wildcards.task])
 
 
 def prepared_input(wildcards):

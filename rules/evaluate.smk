@@ -22,6 +22,7 @@ rule evaluate:
         artifact=layout.ARTIFACT,
         prepared=prepared_input,
         baseline=baseline_input,
+        data=task_data,
     output:
         record=layout.EVAL_RECORD,
         item_log=layout.EVAL_ITEMS,

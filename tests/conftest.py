@@ -53,11 +53,19 @@ def torch_runtime(folder: Path):
     return TorchRuntime(model, AutoTokenizer.from_pretrained(folder), "cpu")
 
 
+def filled(task: dict) -> dict:
+    """A task entry with its type's defaults filled in, as the config gives it to the jobs."""
+    from quantbench.methods import fill_defaults
+    from quantbench.tasks import get_task_type
+
+    return fill_defaults(get_task_type(task["type"]).schema, task)
+
+
 def score(runtime, task: dict, **inputs):
-    """Evaluate `task` (a filled-in entry) on `runtime` as an evaluate job does, without the job around it."""
+    """Evaluate `task` on `runtime` as an evaluate job does, without the job around it."""
     from quantbench.tasks import Inputs, get_task_type
 
-    return get_task_type(task["type"]).evaluate(runtime, task, Inputs(**inputs))
+    return get_task_type(task["type"]).evaluate(runtime, filled(task), Inputs(**inputs))
 
 
 @pytest.fixture(scope="session")

@@ -82,3 +82,51 @@ def test_tables_are_written_atomically(tmp_path):
     aggregate.write(runs, items, out / "runs.csv", out / "runs.parquet", out / "items.csv")
     assert sorted(p.name for p in out.iterdir()) == ["items.csv", "runs.csv", "runs.parquet"]
     assert pd.read_csv(out / "runs.csv").accuracy.tolist() == [0.5]
+
+
+KILLED_WRITE = """
+import os, signal, sys
+from pathlib import Path
+
+import pandas as pd
+
+from quantbench import aggregate, atomic
+
+def write_half_then_die(path, data, *args, **kwargs):
+    with open(path, "w") as f:
+        f.write(data[: len(data) // 2])
+    os.kill(os.getpid(), signal.SIGKILL)
+
+Path.write_text = write_half_then_die  # the process dies half-way through writing a table
+if sys.argv[2] == "plain":  # what a writer without the temporary name does
+    atomic.write_text = lambda target, text: Path(target).write_text(text)
+runs = pd.DataFrame({"run_id": ["m/fp32/sent/1"], "accuracy": [0.9]})
+out = Path(sys.argv[1])
+aggregate.write(runs, runs.iloc[:0], out / "runs.csv", out / "runs.parquet", out / "items.csv")
+"""
+
+
+def table_after_a_kill_while_writing(tmp_path, writer: str) -> bytes:
+    import subprocess
+    import sys
+
+    from workflow_runner import CLEAN_ENV
+
+    evaluated = write_record(tmp_path, "eval/m/fp32/sent/1.json", eval_record("fp32", 0.5))
+    runs, items = aggregate.build(aggregate.rows([], [evaluated], []), [])
+    aggregate.write(runs, items, tmp_path / "runs.csv", tmp_path / "runs.parquet", tmp_path / "items.csv")
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITE, str(tmp_path), writer], env=CLEAN_ENV)
+    assert done.returncode == -9  # killed, as by the OOM killer or a time limit
+    return (tmp_path / "runs.csv").read_bytes()
+
+
+def test_a_kill_while_the_table_is_written_leaves_the_previous_table(tmp_path):
+    previous = tmp_path / "before.csv"
+    (tmp_path / "a").mkdir()
+    after = table_after_a_kill_while_writing(tmp_path / "a", "atomic")
+    runs, items = aggregate.build(aggregate.rows([], [tmp_path / "a/eval/m/fp32/sent/1.json"], []), [])
+    previous.write_text(runs.to_csv(index=False))
+    assert after == previous.read_bytes()
+    # the same kill without the atomic write truncates the table: this test would catch its removal
+    (tmp_path / "b").mkdir()
+    assert table_after_a_kill_while_writing(tmp_path / "b", "plain") != previous.read_bytes()

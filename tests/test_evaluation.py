@@ -2,12 +2,13 @@
 
 import json
 import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import score
+from conftest import filled, score
 
 from quantbench.tasks.data import BUILTIN_CHOICE_TASKS, data_file
 from quantbench.tasks.harness import write_task_yaml
@@ -98,3 +99,32 @@ def test_word_perplexity_equals_direct_rolling_loglikelihood(tiny_runtime):
         words += len(re.split(r"\s+", doc))
     assert items == [] and metrics["n_items"] == len(docs) > 10
     assert metrics["perplexity_word"] == pytest.approx(math.exp(-loglikelihood / words), rel=1e-4)
+
+
+def test_mcnemar_refuses_to_pair_items_whose_content_changed(tiny_model_folder, tmp_path):
+    """The mirror is edited between the baseline's and a variant's evaluation: same doc ids, other texts."""
+    from quantbench import aggregate, jobs, rbridge
+
+    pytest.importorskip("rpy2")
+    mirror = tmp_path / "test.parquet"
+    texts = [f"tweet number {i} about the weather" for i in range(12)]
+    pd.DataFrame({"text": texts, "label": [i % 3 for i in range(12)]}).to_parquet(mirror)
+    artifact = tmp_path / "quantized/fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+                  method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
+    task = filled({**TASK, "task": "qb_tweeteval_sentiment", "limit": None, "mirror": str(mirror)})
+    records = []
+    for method in ("fp32", "variant"):
+        record = tmp_path / f"eval/{method}.json"
+        jobs.evaluate(artifact, record, record.with_suffix(".items.jsonl"), task=task, device="cpu", country="USA",
+                      ids={"model": "tiny", "method": method, "task": "tweets", "rep": 1})
+        records.append(record)
+        texts[4] = "an edited tweet"  # the mirror changes after the baseline's evaluation
+        pd.DataFrame({"text": texts, "label": [i % 3 for i in range(12)]}).to_parquet(mirror)
+    runs, items = aggregate.build(aggregate.rows([], records, []),
+                                  aggregate.item_rows(r.with_suffix(".items.jsonl") for r in records))
+    aggregate.write(runs, items, tmp_path / "runs.csv", tmp_path / "runs.parquet", tmp_path / "items.csv")
+    repo = Path(__file__).resolve().parents[1]
+    with pytest.raises(Exception, match="task tweets of model tiny: items 4 have other content"):
+        rbridge.stats(repo / "analysis/stats.R", tmp_path / "runs.csv", tmp_path / "items.csv", "fp32",
+                      tmp_path / "stats.csv")

@@ -10,11 +10,12 @@ import pytest
 from quantbench import aggregate, artifacts, jobs
 from quantbench.errors import ArtifactFailed, DeviceUnavailable
 from quantbench.failures import explain
+from conftest import filled
 from workflow_runner import CLEAN_ENV
 
 FP32 = {"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}
 QUANTO = {"name": "quanto-int8", "backend": "quanto", "params": {"bits": 8, "exclude": ["lm_head"]}}
-TASK = {"type": "perplexity", "text": "qb_perplexity", "context": 64, "stride": 32}
+TASK = filled({"type": "perplexity", "text": "qb_perplexity", "context": 64, "stride": 32})
 
 
 def test_cuda_requested_but_absent_stops_with_a_clear_error(tiny_model_folder, tmp_path):

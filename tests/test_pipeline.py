@@ -18,6 +18,12 @@ def test_run_table_has_one_row_per_run(study):
     ev = runs[runs.kind == "evaluate"]
     assert ev[ev.task == "sentiment"].accuracy.between(0, 1).all()
     assert (ev[ev.task == "perplexity"].perplexity_token > 1).all()
+    sentiment = ev[ev.task == "sentiment"]
+    assert (sentiment.metric == "acc").all() and (sentiment.accuracy_ci_low <= sentiment.accuracy).all()
+    assert (sentiment.accuracy <= sentiment.accuracy_ci_high).all() and sentiment.acc_stderr.notna().all()
+    divergence = ev[ev.task == "perplexity"].set_index("method")
+    assert divergence.loc["fp32", "kld_max"] < 1e-6 and divergence.loc["fp32", "top1_agreement"] == 1
+    assert (divergence.drop(index="fp32").kld_mean > 0).all()
     words = ev[ev.task == "word-perplexity"]
     assert (words.perplexity_word > 1).all() and words.perplexity_token.isna().all()
     answers = ev[ev.task == "generation"].set_index("method")
@@ -65,4 +71,31 @@ def test_changes_rerun_only_what_they_affect(study):
     (workdir / "changed.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(workdir, workdir / "changed.yaml")
     assert jobs["benchmark"] == 4 * 1 * 2  # methods x new batch size x repetitions
-    assert not {"fetch_model", "quantize", "evaluate"} & set(jobs)
+    assert not {"fetch_model", "quantize", "prepare_task", "evaluate"} & set(jobs)
+
+
+def test_a_second_study_in_the_same_folder_has_its_own_table(study, tmp_path):
+    """Study B (two of study A's methods) in A's folder: B's table, statistics, figures and report hold no row of
+    the methods B dropped, and A's results stay on disk untouched."""
+    import shutil
+
+    workdir = tmp_path / "shared"
+    shutil.copytree(study[0], workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "study.yaml").read_text())
+    config["methods"] = {m: config["methods"][m] for m in ("fp32", "bnb-int8")}
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    kept = {p: p.stat().st_mtime_ns for p in (workdir / "results").glob("*/tiny/**/*") if p.is_file()}
+    figure = workdir / "results/figures/accuracy.png"
+    drawn = figure.stat().st_mtime_ns
+
+    run = snakemake(workdir)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing of study A was redone or removed
+    runs = pd.read_csv(workdir / "results/tables/runs.csv")
+    assert set(runs.method) == {"fp32", "bnb-int8"}
+    assert set(pd.read_csv(workdir / "results/tables/items.csv").method) == {"fp32", "bnb-int8"}
+    stats = pd.read_csv(workdir / "results/analysis/stats.csv")
+    assert set(stats.method.dropna()) <= {"fp32", "bnb-int8", "all"}
+    assert figure.stat().st_mtime_ns > drawn  # redrawn from B's table
+    html = (workdir / "results/report.html").read_text()
+    assert "bnb-int8" in html and "bnb-nf4" not in html and "quanto-int8" not in html

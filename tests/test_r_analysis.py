@@ -78,6 +78,13 @@ def test_identical_groups_large_p_shifted_groups_small_p_after_holm(run_stats):
     extremes = dunn[(dunn.method == "c") | (dunn.versus == "c")].sort_values("p_value").iloc[0]
     assert extremes.p_holm == pytest.approx(3 * extremes.p_value) and extremes.p_holm < 0.01
     assert (stats[(stats.test == "dunn") & (stats.group == "bs1")].p_holm == 1).all()
+    # z > 0 when the method's values are larger than versus', as Cliff's delta reads (rstatix's sign is opposite)
+    larger = {"fp32": 10, "b": 20, "c": 30}
+    for row in dunn.itertuples():
+        assert (row.statistic > 0) == (larger[row.method] > larger[row.versus]), row
+        assert row.direction.startswith("positive: method")
+    cliff = stats[(stats.test == "cliffs_delta") & (stats.group == "bs8")]
+    assert (cliff.effect > 0).all() and (cliff.direction == dunn.direction.iloc[0]).all()
 
 
 def test_cliffs_delta_hand_computed(run_stats):

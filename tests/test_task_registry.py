@@ -31,6 +31,9 @@ class NextToken(TaskType):
     def problem(self, task):
         return file_problem(text_path, task["text"])
 
+    def describe(self, task):
+        return f"top-1 next-token accuracy on the first {task['tokens']} tokens of {task['text']}"
+
     def evaluate(self, runtime, task, inputs: Inputs) -> Scores:
         ids = runtime.tokenizer(text_path(task["text"]).read_text()).input_ids[:task["tokens"]]
         predicted = runtime.forward(torch.tensor([ids]))[0, :-1].argmax(-1).tolist()

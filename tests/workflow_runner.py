@@ -57,11 +57,16 @@ def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> s
                           env={**CLEAN_ENV, **(env or {})})
 
 
-def planned_jobs(workdir: Path, configfile: Path) -> dict[str, int]:
-    """Jobs a dry run of `configfile` would run, per rule (from Snakemake's job stats table)."""
+def dry_run(workdir: Path, configfile: Path) -> str:
+    """What a dry run of `configfile` prints."""
     command = snakemake_command(workdir, "-n")
     command[command.index("--configfile") + 1] = str(configfile)
     out = subprocess.run(command, capture_output=True, text=True, env=CLEAN_ENV, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
-    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", out.stdout + out.stderr, re.M)
+    return out.stdout + out.stderr
+
+
+def planned_jobs(workdir: Path, configfile: Path) -> dict[str, int]:
+    """Jobs a dry run of `configfile` would run, per rule (from Snakemake's job stats table)."""
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", dry_run(workdir, configfile), re.M)
             if rule != "total"}

@@ -4,11 +4,15 @@ The one list of figures: the Snakemake rules expect exactly these files, the rep
 """
 
 CAPTIONS = {
-    "accuracy": "Accuracy of each method on each choice task (mean over repetitions; whiskers: min-max "
-                "where a task was evaluated more than once).",
+    "accuracy": "Accuracy of each method on each choice task, by the task's per-item metric (acc or acc_norm), "
+                "with its 95% Wilson interval (mean over repetitions).",
     "perplexity": "Perplexity on each text task, lower is better: token-level (sliding window over the "
                   "concatenated text, the papers' convention) and lm-eval's word perplexity (rolling "
                   "log-likelihood per document, normalised by words, comparable across tokenizers).",
+    "divergence": "KL divergence of each variant's next-token distributions from the baseline's over the "
+                  "perplexity text's scored tokens (mean and 99th percentile, in nats; the baseline's top tokens plus "
+                  "the rest, a lower bound of the full divergence) and how often its most likely token is the "
+                  "baseline's: finer than accuracy, which 8-bit methods often tie.",
     "memory": "Model size on disk next to peak memory while generating, per batch size (peak process RSS; "
               "peak GPU memory allocated by torch when the runs used a GPU).",
     "speed": "Latency of one generate call and generated tokens per second against batch size (mean over "

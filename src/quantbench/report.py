@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -27,37 +28,72 @@ def read_runs(runs_csv: Path) -> pd.DataFrame:
     return runs.reindex(columns=runtable.NAMES)
 
 
+def shown(value: float, uncertainty: float | None = None) -> str:
+    """`value` with the digits its uncertainty supports (that rounded to one significant digit, two when it
+    starts with 1); without one, four significant digits. Empty for a missing value."""
+    if value is None or pd.isna(value):
+        return ""
+    if uncertainty is None or pd.isna(uncertainty) or uncertainty <= 0:
+        return f"{value:.4g}"
+    exponent = math.floor(math.log10(uncertainty))
+    digits = -exponent + (1 if f"{uncertainty:.0e}".startswith("1") else 0)
+    return f"{value:.{max(digits, 0)}f}"
+
+
 def quality_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Each task's headline value (its `primary` column: accuracy, a perplexity, ...) per variant."""
-    ev = runs[(runs.kind == "evaluate") & (runs.status == "ok")].copy()
-    ev["value"] = [row[row["primary"]] for _, row in ev.iterrows()]
-    table = ev.pivot_table(index=["model", "method"], columns="task", values="value", aggfunc="mean")
-    q = runs[(runs.kind == "quantize") & (runs.status == "ok")].set_index(["model", "method"])
-    table["size_MB"] = q["size_bytes"] / 1e6
-    table["quantize_s"] = q["quantize_time_s"]
-    return table.round(4)
+    """Per variant: each task's headline value (its `primary` column) with its interval where it has one, the
+    divergence from the baseline on the perplexity text, size on disk and quantization time."""
+    ev = runs[(runs.kind == "evaluate") & (runs.status == "ok")]
+    cells: dict[str, dict] = {}
+    for (model, method, task), rows in ev.groupby(["model", "method", "task"]):
+        first = rows.iloc[0]
+        value = rows[first["primary"]].mean()
+        if first["primary"] == "accuracy":
+            low, high = rows["accuracy_ci_low"].mean(), rows["accuracy_ci_high"].mean()
+            text = f"{shown(value, (high - low) / 2)} [{shown(low, (high - low) / 2)}, {shown(high, (high - low) / 2)}]"
+            heading = f"{task} ({first['metric'] if pd.notna(first['metric']) else 'accuracy'}, 95% CI)"
+        else:
+            text, heading = shown(value), f"{task} ({first['primary']})"
+        cells.setdefault((model, method), {})[heading] = text
+        if pd.notna(first["kld_mean"]):
+            cells[(model, method)][f"{task}: KLD mean"] = shown(rows["kld_mean"].mean())
+            cells[(model, method)][f"{task}: same top"] = shown(rows["top1_agreement"].mean())
+    q = runs[(runs.kind == "quantize") & (runs.status == "ok")]
+    for row in q.itertuples():
+        cells.setdefault((row.model, row.method), {}).update(
+            {"size MB": shown(row.size_bytes / 1e6), "quantize s": shown(row.quantize_time_s)})
+    table = pd.DataFrame.from_dict(cells, orient="index")
+    table.index.names = ["model", "method"]
+    return table
 
 
 def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and batch size: throughput with its spread over repetitions, latency, memory, energy."""
     b = runs[(runs.kind == "benchmark") & (runs.status == "ok")]
-    b = b.assign(batch_size=b.batch_size.astype(int), co2_g=b.co2_kg * 1000)
-    grouped = b.groupby(["model", "method", "batch_size"])
-    table = grouped.agg(reps=("rep", "count"), tokens_per_s=("throughput_tokens_per_s", "mean"),
-                        tokens_per_s_sd=("throughput_tokens_per_s", "std"),
-                        latency_p50_s=("latency_p50_s", "mean"), peak_rss_mb=("peak_rss_mb", "max"),
-                        energy_per_token_j=("energy_per_token_j", "mean"), co2_g_per_rep=("co2_g", "mean"),
-                        energy_method=("energy_method", "first"))
-    table["cv"] = table["tokens_per_s_sd"] / table["tokens_per_s"]
-    return table.round(5)
+    rows = {}
+    for (model, method, batch), reps in b.groupby(["model", "method", "batch_size"]):
+        tps, sd = reps.throughput_tokens_per_s.mean(), reps.throughput_tokens_per_s.std()
+        rows[(model, method, int(batch))] = {
+            "reps": len(reps), "tokens/s": shown(tps, sd), "sd": shown(sd), "cv": shown(sd / tps),
+            "latency p50 s": shown(reps.latency_p50_s.mean(), reps.latency_p50_s.std()),
+            "peak RSS MB": shown(reps.peak_rss_mb.max()),
+            "J/token": shown(reps.energy_per_token_j.mean(), reps.energy_per_token_j.std()),
+            "CO2 g/rep": shown(reps.co2_kg.mean() * 1000), "energy by": reps.energy_method.iloc[0]}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    if not table.empty:
+        table.index.names = ["model", "method", "batch"]
+    return table
 
 
 TESTS = {
     "mcnemar_exact": "Exact McNemar test of per-item correctness, each method against the baseline on the same "
                      "items; n_baseline_only (b) and n_method_only (c) are the discordant items, "
-                     "p = binom.test(b, b + c).",
+                     "p = binom.test(b, b + c). Items are paired by id and content: a study whose data changed "
+                     "between two evaluations is refused.",
     "kruskal_wallis": "Kruskal-Wallis test across methods, over repetitions, per model and batch size or task.",
     "dunn": "Dunn's pairwise post-hoc tests after each Kruskal-Wallis test (three or more methods); "
-            "Holm within the pairs of one omnibus test.",
+            "Holm within the pairs of one omnibus test. z > 0: the method's values rank higher than versus' "
+            "(the sign of Cliff's delta).",
     "cliffs_delta": "Cliff's delta of each method against the baseline over repetitions (positive: the "
                     "method's values are larger), with its 95% confidence interval.",
     "shapiro_wilk": "Shapiro-Wilk normality test of each method's repetitions (n >= 3, not constant): "

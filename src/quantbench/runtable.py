@@ -57,8 +57,19 @@ COLUMNS: list[Column] = [
     Column("ended", "str", "", ALL, "status", "UTC end time (ISO 8601)"),
     # quality
     Column("primary", "str", "", (E,), "quality", "the column holding this task's headline quality value"),
-    Column("accuracy", "float", "", (E,), "quality", "share of items answered correctly (choice tasks: lm-eval's "
-           "acc; classification heads: the head's prediction)"),
+    Column("metric", "str", "", (E,), "quality", "choice tasks: the per-item lm-eval metric `accuracy` holds (acc, "
+           "or acc_norm: log-likelihood divided by the choice's length in characters)"),
+    Column("accuracy", "float", "", (E,), "quality", "share of items answered correctly (choice tasks: by `metric`; "
+           "classification heads: by the head's prediction)"),
+    Column("accuracy_ci_low", "float", "", (E,), "quality", "lower end of accuracy's 95% Wilson score interval"),
+    Column("accuracy_ci_high", "float", "", (E,), "quality", "upper end of accuracy's 95% Wilson score interval"),
+    *[Column(name, "float", "", (E,), "quality", f"lm-eval's {what}")
+      for name, what in (("acc", "acc (highest log-likelihood)"), ("acc_stderr", "standard error of acc"),
+                         ("acc_norm", "acc_norm (highest log-likelihood per character)"),
+                         ("acc_norm_stderr", "standard error of acc_norm"), ("f1", "F1, where the task defines it"),
+                         ("f1_stderr", "bootstrap standard error of f1"),
+                         ("mcc", "Matthews correlation, where the task defines it"),
+                         ("mcc_stderr", "bootstrap standard error of mcc"))],
     Column("macro_f1", "float", "", (E,), "quality", "classification heads: F1 averaged over classes"),
     Column("n_items", "int", "", (E,), "quality", "items (documents, prompts) the task scored"),
     Column("lm_eval_task", "str", "", (E,), "quality", "the lm-eval task that ran"),
@@ -69,6 +80,14 @@ COLUMNS: list[Column] = [
     Column("tokens_scored", "int", "", (E,), "quality", "tokens scored by perplexity_token"),
     Column("context", "int", "token", (E,), "quality", "perplexity window length"),
     Column("stride", "int", "token", (E,), "quality", "perplexity window step"),
+    Column("kld_mean", "float", "nat", (E,), "quality", "mean KL divergence of the variant's next-token distribution "
+           "from the baseline's over the perplexity text's scored tokens (llama.cpp's perplexity --kl-divergence; "
+           "the baseline's top kld_top_k tokens plus the rest: a lower bound of the full divergence)"),
+    Column("kld_median", "float", "nat", (E,), "quality", "median per-token KL divergence from the baseline"),
+    Column("kld_p99", "float", "nat", (E,), "quality", "99th percentile of the per-token KL divergence"),
+    Column("kld_max", "float", "nat", (E,), "quality", "largest per-token KL divergence"),
+    Column("top1_agreement", "float", "", (E,), "quality", "share of scored tokens whose most likely next token is "
+           "the baseline's (llama.cpp's 'same top')"),
     Column("perplexity_word", "float", "", (E,), "quality", "lm-eval's word perplexity (rolling log-likelihood "
            "per document, normalised by words; comparable across tokenizers)"),
     Column("perplexity_byte", "float", "", (E,), "quality", "lm-eval's byte perplexity"),

@@ -47,6 +47,14 @@ class TaskType(ABC):
         """Why a (schema-valid, defaults filled) task entry cannot run; None when it looks runnable."""
         return None
 
+    @abstractmethod
+    def describe(self, task: dict[str, Any]) -> str:
+        """One line saying what the task reports, printed when a study is planned."""
+
+    def data_files(self, task: dict[str, Any]) -> list[str]:
+        """Local files the task reads beyond the package's own: an edit to one reruns its evaluations."""
+        return []
+
     def prepare(self, runtime, task: dict[str, Any], out: Path) -> dict[str, Any]:
         """Write what every variant's evaluation shares into `out`; return the record's details."""
         raise NotImplementedError(f"task type {self.name!r} prepares nothing")
@@ -59,3 +67,13 @@ class TaskType(ABC):
         """Run-table values that compare this evaluation with the baseline's, computed after the meter
         stopped (analysis, not the variant's cost). `runtime` may be closed to make room for the baseline's."""
         return {}
+
+
+def accuracy_with_interval(correct: list[int]) -> dict[str, float]:
+    """Share of items answered correctly, with its 95% Wilson score interval (scipy's binomtest): honest at
+    100 items, where a normal interval would overshoot [0, 1] near the ends."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(sum(correct), len(correct)).proportion_ci(confidence_level=0.95, method="wilson")
+    return {"accuracy": sum(correct) / len(correct), "accuracy_ci_low": float(interval.low),
+            "accuracy_ci_high": float(interval.high)}

@@ -37,6 +37,13 @@ class Generation(TaskType):
     def problem(self, task: dict[str, Any]) -> str | None:
         return file_problem(prompts_path, task["prompts"])
 
+    def describe(self, task: dict[str, Any]) -> str:
+        return (f"greedy answers to {task['prompts']} (up to {task['max_new_tokens']} tokens): agreement with the "
+                "baseline's answers and their perplexity under the baseline")
+
+    def data_files(self, task: dict[str, Any]) -> list[str]:
+        return [task["prompts"].removeprefix("path:")] if task["prompts"].startswith("path:") else []
+
     def evaluate(self, runtime, task: dict[str, Any], inputs: Inputs) -> Scores:
         items = generate(runtime, task)
         metrics = {"n_items": len(items), "output_tokens_mean": sum(len(i["output_tokens"]) for i in items) / len(items)}

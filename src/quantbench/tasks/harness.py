@@ -14,9 +14,26 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .base import Inputs, Scores, TaskType
+from .base import Inputs, Scores, TaskType, accuracy_with_interval
 from .data import (BUILTIN_CHOICE_TASKS, HUB_CHOICE_TASKS, ROLLING_TEXT_TASKS, data_file, hub_source, local_files,
                    mirror_problem, n_lines, sample_indices)
+
+
+# Per-item metrics of lm-eval's multiple-choice tasks that give each item a right or wrong answer
+CHOICE_METRICS = ("acc", "acc_norm")
+# lm-eval's aggregate metrics kept as run-table columns, each with its standard error (the rest stay in the record)
+LM_EVAL_COLUMNS = ("acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "f1", "f1_stderr", "mcc", "mcc_stderr")
+# lm-eval tasks whose papers report the length-normalised accuracy
+ACC_NORM_TASKS = ("piqa", "arc_", "hellaswag", "openbookqa")
+# lm-eval's own tasks that score rolling log-likelihood (word perplexity) rather than choices
+LM_EVAL_ROLLING_TASKS = ("wikitext",)
+# lm-eval's stderr: closed form for means; bootstrap draws for f1 and mcc
+BOOTSTRAP_ITERS = 1000
+
+
+def primary_metric(task: dict[str, Any]) -> str:
+    """The per-item metric a choice task reports: the task's `metric`, else what its papers report."""
+    return task["metric"] or ("acc_norm" if task["task"].startswith(ACC_NORM_TASKS) else "acc")
 
 
 class LmEval(TaskType):
@@ -34,14 +51,20 @@ class LmEval(TaskType):
                                   "(offline)"},
         "revision": {"type": ["string", "null"], "default": None,
                      "description": "hub tasks: dataset revision (commit) to pin"},
+        "metric": {"enum": [*CHOICE_METRICS, None], "default": None,
+                   "description": "choice tasks: the per-item metric `accuracy`, the figures and McNemar use; "
+                                  "default acc_norm for piqa, arc_*, hellaswag and openbookqa (as their papers "
+                                  "report them), acc otherwise"},
     }
     required = ("task",)
-    columns = ("accuracy", "n_items", "lm_eval_task", "num_fewshot", "perplexity_word", "perplexity_byte",
-               "bits_per_byte")
+    columns = ("metric", "accuracy", "accuracy_ci_low", "accuracy_ci_high", *LM_EVAL_COLUMNS, "n_items",
+               "lm_eval_task", "num_fewshot", "perplexity_word", "perplexity_byte", "bits_per_byte")
 
     def problem(self, task: dict[str, Any]) -> str | None:
         name = task["task"]
-        if name in ROLLING_TEXT_TASKS:
+        if name in ROLLING_TEXT_TASKS or name in LM_EVAL_ROLLING_TASKS:
+            if task["metric"] is not None:
+                return f"metric applies to choice tasks, not to the perplexity task {name!r}"
             return "num_fewshot must be 0 for a perplexity task" if task["num_fewshot"] else None
         hub_only = [key for key in ("mirror", "revision") if task.get(key) is not None]
         if hub_only and name not in HUB_CHOICE_TASKS:
@@ -57,6 +80,17 @@ class LmEval(TaskType):
         if task["num_fewshot"] >= n_items:
             return f"num_fewshot {task['num_fewshot']} is not below the {n_items} items of {name}"
         return None
+
+    def describe(self, task: dict[str, Any]) -> str:
+        name = task["task"]
+        if name in ROLLING_TEXT_TASKS or name in LM_EVAL_ROLLING_TASKS:
+            return f"lm-eval {name}: word perplexity (rolling log-likelihood per document)"
+        items = f"{task['limit']} items" if task["limit"] else "all items"
+        return (f"lm-eval {name}, {items}, {task['num_fewshot']}-shot: {primary_metric(task)} with its 95% Wilson "
+                "interval")
+
+    def data_files(self, task: dict[str, Any]) -> list[str]:
+        return [task["mirror"]] if task.get("mirror") else []
 
     def evaluate(self, runtime, task: dict[str, Any], inputs: Inputs) -> Scores:
         from lm_eval import simple_evaluate
@@ -78,30 +112,50 @@ class LmEval(TaskType):
             result = simple_evaluate(
                 model=runtime.lm_eval(task["batch_size"]), tasks=[name], num_fewshot=task["num_fewshot"],
                 task_manager=manager, samples={name: indices}, log_samples=True, random_seed=task["seed"],
-                fewshot_random_seed=task["seed"], bootstrap_iters=0,
+                fewshot_random_seed=task["seed"], bootstrap_iters=BOOTSTRAP_ITERS,
             )
         metrics = {k: v for k, v in result["results"][name].items() if isinstance(v, (int, float, str))}
         common = {"n_items": len(indices), "lm_eval_task": name, "num_fewshot": task["num_fewshot"]}
-        details = {"lm_eval_metrics": metrics}
+        details = {"lm_eval_metrics": metrics, "bootstrap_iters": BOOTSTRAP_ITERS}
         if output_type == "loglikelihood_rolling":
             return Scores({"perplexity_word": metrics["word_perplexity,none"],
                            "perplexity_byte": metrics["byte_perplexity,none"],
                            "bits_per_byte": metrics["bits_per_byte,none"], **common},
                           "perplexity_word", details=details)
-        items = [_item(s) for s in result["samples"][name]]
-        return Scores({"accuracy": sum(i["correct"] for i in items) / len(items), **common}, "accuracy", items,
-                      details)
+        metric = primary_metric(task)
+        if f"{metric},none" not in metrics:
+            raise ConfigError(f"lm-eval task {name!r} does not compute {metric!r} (it computes "
+                              f"{sorted(k.split(',')[0] for k in metrics)}); set the task's metric")
+        items = [_item(s, metric, loaded.doc_to_choice(s["doc"])) for s in result["samples"][name]]
+        return Scores({"metric": metric, **accuracy_with_interval([i["correct"] for i in items]),
+                       **_lm_eval_columns(metrics), **common}, "accuracy", items, details)
 
 
-def _item(sample: dict) -> dict:
+def _lm_eval_columns(metrics: dict[str, Any]) -> dict[str, float]:
+    """lm-eval's values of the declared metrics ('N/A' stderr, where it computed none, left out)."""
+    found = {}
+    for column in LM_EVAL_COLUMNS:
+        value = metrics.get(f"{column},none")
+        if isinstance(value, (int, float)):
+            found[column] = float(value)
+    return found
+
+
+def _item(sample: dict, metric: str, choices: list[str]) -> dict:
+    """One item: its choices' log-likelihoods, the answer `metric` picks, and both lm-eval flags.
+
+    acc picks the highest log-likelihood; acc_norm divides each by its choice's length in characters,
+    as lm-eval does.
+    """
     loglikelihoods = [float(r[0]) for r in sample["filtered_resps"]]
-    predicted = max(range(len(loglikelihoods)), key=loglikelihoods.__getitem__)
+    scores = loglikelihoods if metric == "acc" else [ll / len(c) for ll, c in zip(loglikelihoods, choices)]
     return {
         "doc_id": sample["doc_id"],
         "doc_hash": sample.get("doc_hash"),
         "target": int(sample["target"]),
-        "predicted": predicted,
-        "correct": int(sample["acc"]),
+        "predicted": max(range(len(scores)), key=scores.__getitem__),
+        "correct": int(sample[metric]),
+        **{m: int(sample[m]) for m in CHOICE_METRICS if m in sample},
         "loglikelihoods": loglikelihoods,
     }
 
@@ -128,7 +182,7 @@ def write_task_yaml(folder: Path, task: dict[str, Any]) -> Path:
             **source,
             "output_type": "multiple_choice",
             **fields,
-            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+            "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": True} for m in CHOICE_METRICS],
         }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

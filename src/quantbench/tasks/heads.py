@@ -11,6 +11,7 @@ saw only a prefix). Texts are padded on the right, so padding never changes a re
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from dataclasses import replace
@@ -21,7 +22,7 @@ import torch
 
 from ..checksums import sha256_file
 from ..errors import DataError
-from .base import Inputs, Scores, TaskType
+from .base import Inputs, Scores, TaskType, accuracy_with_interval
 from .data import (BUILTIN_CHOICE_TASKS, HUB_CHOICE_TASKS, data_file, hub_source, local_files, mirror_problem,
                    n_lines, sample_indices)
 
@@ -60,7 +61,7 @@ class ClassificationHead(TaskType):
                      "description": "hub data: dataset revision (commit) to pin"},
     }
     required = ("data",)
-    columns = ("accuracy", "macro_f1", "n_items", "head_train_items", "head_train_accuracy", "head_sha256")
+    columns = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "n_items", "head_train_items", "head_train_accuracy", "head_sha256")
     prepares = True
 
     def problem(self, task: dict[str, Any]) -> str | None:
@@ -82,6 +83,13 @@ class ClassificationHead(TaskType):
             if problem:
                 return problem
         return None
+
+    def describe(self, task: dict[str, Any]) -> str:
+        return (f"accuracy (95% Wilson interval) and macro-F1 of a head fitted once on the baseline's features of "
+                f"{task['train_items']} {task['data']} items")
+
+    def data_files(self, task: dict[str, Any]) -> list[str]:
+        return sorted((task.get("mirror") or {}).values())
 
     def prepare(self, runtime, task: dict[str, Any], out: Path) -> dict[str, Any]:
         """Fit the head on the baseline's features and write it into `out`."""
@@ -116,12 +124,13 @@ class ClassificationHead(TaskType):
                             "rerun rule prepare_task")
         head = load_file(inputs.prepared / HEAD_FILE)
         item_scores = scores(head, features(runtime, [i["text"] for i in items], task["batch_size"]))
-        rows = [{"doc_id": item["doc_id"], "target": item["label"], "predicted": int(s.argmax()),
+        rows = [{"doc_id": item["doc_id"], "doc_hash": hashlib.sha256(item["text"].encode()).hexdigest(),
+                 "target": item["label"], "predicted": int(s.argmax()),
                  "correct": int(int(s.argmax()) == item["label"]), "scores": s.tolist()}
                 for item, s in zip(items, item_scores)]
         targets, predicted = [r["target"] for r in rows], [r["predicted"] for r in rows]
         return Scores({
-            "accuracy": sum(r["correct"] for r in rows) / len(rows),
+            **accuracy_with_interval([r["correct"] for r in rows]),
             "macro_f1": float(f1_score(targets, predicted, average="macro", labels=range(len(fitted["labels"])),
                                        zero_division=0)),
             "n_items": len(rows), "head_train_items": fitted["train_items"],
