@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import score, torch_runtime
+from conftest import filled, score, torch_runtime
 from quantbench import artifacts, jobs
 from quantbench.methods import BACKENDS, with_defaults
 from quantbench.methods.gguf import MODEL_FILE
@@ -155,7 +155,7 @@ def test_generate_until_stops_at_the_stop_string(f32_artifact):
 
 def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
     ids = {"model": "tiny", "method": "gguf-F32", "task": "perplexity", "rep": 1}
-    task = {"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64}
+    task = filled({"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64})
     jobs.evaluate(f32_artifact, tmp_path / "eval.json", tmp_path / "items.jsonl", ids=ids, task=task,
                   device="cpu", country="USA")
     record = json.loads((tmp_path / "eval.json").read_text())
@@ -166,7 +166,7 @@ def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
     jobs.run_benchmark(f32_artifact, tmp_path / "bench.json", ids={"model": "tiny", "method": "gguf-F32",
                        "batch_size": 2, "rep": 1}, settings=settings, device="cpu", country="USA")
     metrics = json.loads((tmp_path / "bench.json").read_text())["metrics"]
-    assert metrics["batch_mode"] == "sequential" and metrics["throughput_tokens_per_s"] > 0
+    assert metrics["batch_mode"] == "parallel" and metrics["throughput_tokens_per_s"] > 0
 
 
 def test_missing_converter_is_refused_at_config_validation(monkeypatch, tmp_path):
@@ -190,15 +190,36 @@ def test_cuda_without_a_cuda_build_of_llama_cpp_is_refused_not_run_on_the_cpu(f3
         BACKENDS["gguf"].load(f32_artifact, {"type": "F32", "n_ctx": 256}, "cuda")
 
 
-def test_forward_and_generate_compute_the_prompt_afresh(f32_artifact):
+def test_forward_prefill_and_generate_compute_the_prompt_afresh(f32_artifact, monkeypatch):
     """The benchmark times prefill and generation: an earlier call's cache must not shorten them."""
+    import llama_cpp
+
     runtime, _ = artifacts.load(f32_artifact, "cpu")
     prompt = torch.tensor([runtime.tokenizer("The river", add_special_tokens=False).input_ids * 8])
-    evaluated = []
-    eval_tokens = runtime.llm.eval
+    evaluated, decoded = [], []
+    eval_tokens, decode = runtime.llm.eval, llama_cpp.llama_decode
     runtime.llm.eval = lambda tokens: (evaluated.append(len(tokens)), eval_tokens(tokens))
+    monkeypatch.setattr(llama_cpp, "llama_decode", lambda ctx, batch: (decoded.append(
+        (batch.n_tokens, sum(batch.logits[i] for i in range(batch.n_tokens)))), decode(ctx, batch))[1])
     runtime.forward(prompt)
     runtime.forward(prompt)
-    runtime.generate(prompt, max_new_tokens=3, min_new_tokens=3)
     n = prompt.shape[1]
-    assert evaluated == [n, n, n, 1, 1]
+    assert evaluated == [n, n]
+    runtime.prefill(prompt.repeat(2, 1))
+    runtime.generate(prompt.repeat(2, 1), max_new_tokens=3, min_new_tokens=3)
+    # two rows: each prompt whole with logits at its last token only, then one token per row and step
+    assert decoded == [(2 * n, 2), (2 * n, 2), (2, 2), (2, 2)]
+
+
+def test_batched_generation_equals_each_row_alone_and_transformers(f32_artifact, hf_model):
+    """llama.cpp's batch of sequences gives every row the tokens it gets alone, and transformers' greedy ones."""
+    runtime, _ = artifacts.load(f32_artifact, "cpu")
+    tok = runtime.tokenizer
+    rows = torch.tensor([tok(text, add_special_tokens=False).input_ids[:6]
+                         for text in ("The river runs to the sea today", "A small bird sang in the old tree",
+                                      "Numbers grow when you add them up")])
+    together = runtime.generate(rows, max_new_tokens=10, min_new_tokens=10)
+    for row, out in zip(rows, together):
+        assert out.tolist() == runtime.generate(row[None], max_new_tokens=10, min_new_tokens=10)[0].tolist()
+        assert out.tolist() == hf_model.generate(row[None], max_new_tokens=10, min_new_tokens=10)[0].tolist()
+    assert runtime.batch_mode == "parallel"

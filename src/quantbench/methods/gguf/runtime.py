@@ -1,8 +1,12 @@
 """The GGUF backend's runtime: a llama.cpp model (llama-cpp-python) behind quantbench's Runtime.
 
 Perplexity, generation and the benchmark call every variant through the same Runtime operations, so
-every backend is measured by the same code. llama-cpp-python's `Llama` runs one sequence at a time,
-so a batch is evaluated row after row (`batch_mode = "sequential"`, recorded in benchmark rows).
+every backend is measured by the same code. Two llama.cpp contexts share the loaded model:
+- scoring (forward, lm-eval) uses llama-cpp-python's `Llama` with every position's logits kept, one
+  sequence at a time, reusing the cache for shared prefixes;
+- generation (prefill, generate) runs the way llama.cpp serves and benchmarks itself
+  (llama-batched-bench): one `llama_batch` per step holding every row as its own sequence, logits
+  only where a token is picked (`batch_mode = "parallel"`).
 
 Token ids come from the artifact's Hugging Face tokenizer; llama.cpp's own tokenizer matches it
 for the models we convert (DESIGN.md), and using one tokenizer keeps every backend's inputs equal.
@@ -22,15 +26,15 @@ from ..runtime import Runtime
 
 
 class LlamaCppRuntime(Runtime):
-    """One llama.cpp context with every position's logits kept, reusing the shared prefix of calls."""
-
-    batch_mode = "sequential"
+    """A GGUF model in llama.cpp: a scoring context with every position's logits, and batched generation."""
 
     def __init__(self, path: Path, tokenizer, device: str, *, n_ctx: int, threads: int | None = None):
         import llama_cpp
 
         super().__init__(tokenizer, device)
         threads = threads or torch.get_num_threads()
+        self.threads = threads
+        self._decoder: BatchedDecoder | None = None
         self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=True,
                                    n_gpu_layers=-1 if device == "cuda" else 0, n_threads=threads,
                                    n_threads_batch=threads, seed=0,
@@ -71,11 +75,32 @@ class LlamaCppRuntime(Runtime):
             rows.append(torch.from_numpy(np.array(logits[-logits_to_keep:] if logits_to_keep else logits)))
         return torch.stack(rows)
 
+    def decoder(self, rows: int, tokens: int) -> "BatchedDecoder":
+        """A generation context holding `rows` sequences of up to `tokens` tokens (kept while it fits)."""
+        if self._decoder is None or not self._decoder.fits(rows, tokens):
+            if self._decoder is not None:
+                self._decoder.close()
+            self._decoder = BatchedDecoder(self.llm, rows, tokens, self.threads)
+        return self._decoder
+
+    def prefill(self, input_ids: torch.Tensor) -> None:
+        rows = input_ids.tolist()
+        self.decoder(len(rows), max(map(len, rows))).prefill(rows)
+
     def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
-        """Greedy continuation of each row, as transformers' generate(do_sample=False) returns it."""
-        rows = [self.greedy(row, max_new_tokens, min_new_tokens) for row in input_ids.tolist()]
-        width = max(map(len, rows))
-        return torch.tensor([r + [self.eos_token_id] * (width - len(r)) for r in rows])
+        """Greedy continuation of every row at once, as transformers' generate(do_sample=False) returns it:
+        a row that ends with EOS is padded with EOS."""
+        rows = input_ids.tolist()
+        decoder = self.decoder(len(rows), max(map(len, rows)) + max_new_tokens)
+        out = decoder.generate(rows, max_new_tokens, min_new_tokens, self.eos_token_id)
+        width = max(map(len, out))
+        return torch.tensor([r + [self.eos_token_id] * (width - len(r)) for r in out])
+
+    def sync(self) -> None:
+        import llama_cpp
+
+        if self._decoder is not None:
+            llama_cpp.llama_synchronize(self._decoder.ctx.ctx)
 
     def greedy(self, tokens: list[int], max_new_tokens: int, min_new_tokens: int = 0,
                stop=lambda new: False) -> list[int]:
@@ -98,4 +123,91 @@ class LlamaCppRuntime(Runtime):
         return LlamaCppLM(self)  # one sequence at a time; shared contexts come from its cache
 
     def close(self) -> None:
+        if self._decoder is not None:
+            self._decoder.close()
         self.llm.close()
+
+
+class BatchedDecoder:
+    """A llama.cpp context for generation over the loaded model: rows as sequences 0..n-1 of one batch.
+
+    Sized as llama-batched-bench sizes its context for the same work: n_ctx = rows x tokens (rounded up
+    to llama.cpp's 256), n_seq_max = rows, n_batch 2048 and n_ubatch 512 (its defaults), the other
+    settings llama.cpp's defaults.
+    """
+
+    N_BATCH, N_UBATCH = 2048, 512
+
+    def __init__(self, llm, rows: int, tokens: int, threads: int):
+        import llama_cpp
+        from llama_cpp import _internals
+
+        self.rows, self.tokens = rows, tokens
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = context_size(rows, tokens)
+        params.n_batch, params.n_ubatch = self.N_BATCH, self.N_UBATCH
+        params.n_seq_max = rows
+        params.n_threads = params.n_threads_batch = threads
+        self.ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
+        self.batch = _internals.LlamaBatch(n_tokens=max(rows * tokens, rows), embd=0, n_seq_max=1,
+                                           verbose=llm.verbose)
+        self.n_vocab = llm.n_vocab()
+
+    def fits(self, rows: int, tokens: int) -> bool:
+        return rows == self.rows and tokens <= self.tokens
+
+    def decode(self, tokens: list[tuple[int, int, int, bool]]) -> None:
+        """One llama_batch of (token, position, sequence, keep logits) entries."""
+        import llama_cpp
+
+        batch = self.batch.batch
+        batch.n_tokens = len(tokens)
+        for i, (token, position, sequence, logits) in enumerate(tokens):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
+            batch.seq_id[i][0], batch.logits[i] = sequence, logits
+        status = llama_cpp.llama_decode(self.ctx.ctx, batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode returned {status} for {len(tokens)} tokens "
+                               f"(context {llama_cpp.llama_n_ctx(self.ctx.ctx)})")
+
+    def prefill(self, rows: list[list[int]]) -> None:
+        """Every row's prompt in one batch, from an empty cache; logits only at each row's last token."""
+        import llama_cpp
+
+        llama_cpp.llama_memory_clear(self.ctx.memory, True)
+        self.decode([(token, position, j, position == len(row) - 1)
+                     for j, row in enumerate(rows) for position, token in enumerate(row)])
+
+    def logits(self, i: int) -> np.ndarray:
+        """The logits of the batch's i-th requested output (a view the next decode overwrites)."""
+        import llama_cpp
+
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx.ctx, i), shape=(self.n_vocab,))
+
+    def generate(self, rows: list[list[int]], max_new_tokens: int, min_new_tokens: int, eos: int) -> list[list[int]]:
+        """Greedy steps for all unfinished rows at once; a row stops at EOS (after `min_new_tokens`)."""
+        self.prefill(rows)
+        out = [list(row) for row in rows]
+        # where each live row's logits are in the last batch: its prompt's last token, then one token per row
+        outputs = {j: sum(map(len, rows[:j + 1])) - 1 for j in range(len(rows))}
+        for step in range(max_new_tokens):
+            for j, index in outputs.items():
+                scores = self.logits(index)
+                if step < min_new_tokens:
+                    scores = scores.copy()
+                    scores[eos] = -np.inf
+                out[j].append(int(np.argmax(scores)))
+            outputs = {j: i for i, j in enumerate(j for j in outputs if out[j][-1] != eos)}
+            if step == max_new_tokens - 1 or not outputs:
+                break
+            self.decode([(out[j][-1], len(out[j]) - 1, j, True) for j in outputs])
+        return out
+
+    def close(self) -> None:
+        self.batch.close()
+        self.ctx.close()
+
+
+def context_size(rows: int, tokens: int) -> int:
+    """KV cells for `rows` sequences of `tokens` tokens, rounded up to llama.cpp's padding of 256."""
+    return -(-rows * tokens // 256) * 256
