@@ -81,10 +81,11 @@ accuracy_figure <- function(runs, stem) {
   agg <- summarise_runs(ev, "accuracy", c("model", "method", "task"))
   if (is.null(agg)) return(no_data_figure(title, "the study has no successful choice-task evaluations", stem))
   by <- c("model", "method", "task")
-  bounds <- merge(summarise_runs(ev, "accuracy_ci_low", by)[, c(by, "value")],
-                  summarise_runs(ev, "accuracy_ci_high", by)[, c(by, "value")], by = by, suffixes = c(".low", ".high"))
-  agg <- merge(agg[, c(by, "value")], bounds, by = by)
-  names(agg)[names(agg) %in% c("value.low", "value.high")] <- c("low", "high")
+  agg <- agg[, c(by, "value")]
+  for (bound in c("low", "high")) {
+    s <- summarise_runs(ev, paste0("accuracy_ci_", bound), by)
+    agg[[bound]] <- if (is.null(s)) NA_real_ else s$value[match(do.call(paste, agg[by]), do.call(paste, s[by]))]
+  }
   metrics <- unique(na.omit(ev$metric))
   bar_figure(agg, runs, "task", title, "accuracy", stem,
              subtitle = paste0("whiskers: 95% Wilson interval; per-item metric: ", paste(metrics, collapse = ", ")))

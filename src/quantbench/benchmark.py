@@ -1,4 +1,5 @@
-"""Speed, memory and energy of generation at one batch size, with warm-up and repeated timing."""
+"""Speed, memory and energy of generation at one batch size, with warm-up and repeated timing, and the
+memory-bandwidth bound each decode rate is held against."""
 
 from __future__ import annotations
 
@@ -9,15 +10,72 @@ import time
 import numpy as np
 import torch
 
-from .energy import EnergyMeter
+from .energy import EnergyMeter, EnergyReading
 from .errors import DataError
 
+# A percentile is reported only from at least this many timings; below that it would be an interpolation
+# between the few there are, not an estimate of the tail.
+MIN_TIMINGS = {50: 1, 90: 10, 95: 20, 99: 100}
 
-def latency_stats(samples: list[float], prefix: str) -> dict[str, float]:
+
+def latency_stats(samples: list[float], prefix: str) -> dict[str, float | None]:
+    """Mean, stdev and the percentiles the number of timings supports (the others None)."""
     arr = np.asarray(samples, dtype=float)
-    stats = {"mean": arr.mean(), "stdev": arr.std(ddof=1) if len(arr) > 1 else float("nan")}
-    stats.update({f"p{q}": np.percentile(arr, q) for q in (50, 90, 95, 99)})
-    return {f"{prefix}_{k}_s": float(v) for k, v in stats.items()}
+    stats = {"mean": arr.mean(), "stdev": arr.std(ddof=1) if len(arr) > 1 else None}
+    stats.update({f"p{q}": np.percentile(arr, q) if len(arr) >= n else None for q, n in MIN_TIMINGS.items()})
+    return {f"{prefix}_{k}_s": None if v is None else float(v) for k, v in stats.items()}
+
+
+def rates(*, batch_size: int, new_tokens: int, prefill_s: list[float], generate_s: list[float],
+          energy: EnergyReading) -> dict[str, float | None]:
+    """Throughput, decode rate and energy per token of `len(generate_s)` timed generate calls.
+
+    A generate call is one prefill plus new_tokens - 1 decode steps (the first new token comes from the
+    prefill's logits), so decode time = generate time - the median prefill time.
+    """
+    calls, tokens = len(generate_s), batch_size * new_tokens
+    decode_s = sum(generate_s) - calls * statistics.median(prefill_s)
+    per_token = tokens * calls
+
+    def per(value, count):
+        return value / count if value is not None else None
+
+    return {
+        "throughput_tokens_per_s": per_token / sum(generate_s),
+        "throughput_samples_per_s": batch_size * calls / sum(generate_s),
+        "decode_tokens_per_s": (batch_size * (new_tokens - 1) * calls / decode_s
+                                if new_tokens > 1 and decode_s > 0 else None),
+        "energy_per_token_j": per(energy.energy_j, per_token),
+        "net_energy_per_token_j": per(energy.net_energy_j, per_token),
+        "energy_per_sample_j": per(energy.energy_j, batch_size * calls),
+    }
+
+
+def bandwidth_bound(*, batch_size: int, weight_bytes: int, bandwidth_gbs: float,
+                    decode_tokens_per_s: float | None) -> dict[str, float | None]:
+    """The decode rate memory bandwidth allows: every decode step reads all weights once for the whole
+    batch, so at most batch_size x bandwidth / weight bytes tokens per second; and the share achieved."""
+    bound = batch_size * bandwidth_gbs * 1e9 / weight_bytes
+    return {"weight_bytes_per_step": weight_bytes, "memory_bandwidth_gbs": bandwidth_gbs,
+            "bandwidth_bound_tokens_per_s": bound,
+            "bandwidth_fraction": decode_tokens_per_s / bound if decode_tokens_per_s else None}
+
+
+def memory_bandwidth_gbs(device: str, mib: int = 256, repeats: int = 5) -> float:
+    """Bytes a copy of a `mib` MiB tensor reads and writes per second (the STREAM copy convention), best of
+    `repeats`, with torch's threads on the CPU or the GPU's copy engine."""
+    src = torch.ones(mib * 2**20 // 4, dtype=torch.float32, device=device)
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.numel() * src.element_size() / best / 1e9
 
 
 def prompt_batch(tokenizer, text: str, prompt_tokens: int, batch_size: int) -> torch.Tensor:
@@ -39,11 +97,8 @@ def _timed(fn, runtime) -> float:
 
 def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: int, warmup: int, iterations: int,
         meter: EnergyMeter, idle_seconds: float) -> tuple[dict, dict]:
-    """Time prefill (one forward over the prompts) and full greedy generation of `new_tokens`.
-
-    decode = generation - prefill, so the two phases are reported separately. Returns the run-table
-    values and the energy reading of the timed generate calls.
-    """
+    """Time prefill (the prompts through the model, logits of the last position) and full greedy generation
+    of `new_tokens`. Returns the run-table values and the energy reading of the timed generate calls."""
     inputs = prompt_batch(runtime.tokenizer, text, prompt_tokens, batch_size)
 
     def prefill():
@@ -60,27 +115,16 @@ def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: 
     prefill_s = [_timed(prefill, runtime) for _ in range(iterations)]
     with meter.measure() as box:
         generate_s = [_timed(generate, runtime) for _ in range(iterations)]
-    decode_s = [g - statistics.median(prefill_s) for g in generate_s]
-
-    tokens = batch_size * new_tokens
-    energy = box.reading
+    median_prefill = statistics.median(prefill_s)
     result = {
         **latency_stats(prefill_s, "prefill"),
         **latency_stats(generate_s, "latency"),
-        **latency_stats(decode_s, "decode"),
-        "throughput_tokens_per_s": tokens * iterations / sum(generate_s),
-        "throughput_samples_per_s": batch_size * iterations / sum(generate_s),
-        # N new tokens = one prefill + N-1 decode steps
-        "decode_tokens_per_s": (batch_size * (new_tokens - 1) * iterations / sum(decode_s)
-                                if new_tokens > 1 and sum(decode_s) > 0 else None),
+        **latency_stats([g - median_prefill for g in generate_s], "decode"),
+        **rates(batch_size=batch_size, new_tokens=new_tokens, prefill_s=prefill_s, generate_s=generate_s,
+                energy=box.reading),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "energy_per_token_j": energy.energy_j / (tokens * iterations) if energy.energy_j is not None else None,
-        "net_energy_per_token_j": (energy.net_energy_j / (tokens * iterations)
-                                   if energy.net_energy_j is not None else None),
-        "energy_per_sample_j": (energy.energy_j / (batch_size * iterations)
-                                if energy.energy_j is not None else None),
         "batch_mode": runtime.batch_mode,
         "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "warmup": warmup, "iterations": iterations,
         **runtime.peak_memory(),
     }
-    return result, energy.as_dict()
+    return result, box.reading.as_dict()

@@ -147,6 +147,7 @@ def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: d
 
     with guarded(f"benchmark {run_id('benchmark', ids)}", on_error, record_failure):
         run = _LoadedRun(artifact, device)
+        bandwidth = benchmark.memory_bandwidth_gbs(run.device)
         time.sleep(settings["cooldown_seconds"])  # let the previous job's heat and clocks settle
         text = text_path("qb_perplexity").read_text()
         metrics, energy = benchmark.run(
@@ -154,6 +155,10 @@ def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: d
             new_tokens=settings["new_tokens"], warmup=settings["warmup"], iterations=settings["iterations"],
             meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
         )
+        backend = get_backend(run.info["backend"])
+        metrics.update(benchmark.bandwidth_bound(
+            batch_size=ids["batch_size"], weight_bytes=backend.weight_bytes(artifact), bandwidth_gbs=bandwidth,
+            decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=backend.kernel(run.info["params"], run.device))
         record = run.record("benchmark", ids, metrics, energy=energy)
         atomic.write_json(out, record)
         log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

@@ -73,8 +73,12 @@ def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = {}
     for (model, method, batch), reps in b.groupby(["model", "method", "batch_size"]):
         tps, sd = reps.throughput_tokens_per_s.mean(), reps.throughput_tokens_per_s.std()
+        decode = reps.decode_tokens_per_s
         rows[(model, method, int(batch))] = {
             "reps": len(reps), "tokens/s": shown(tps, sd), "sd": shown(sd), "cv": shown(sd / tps),
+            "decode tokens/s": shown(decode.mean(), decode.std()),
+            "bound tokens/s": shown(reps.bandwidth_bound_tokens_per_s.mean(), reps.bandwidth_bound_tokens_per_s.std()),
+            "of bound": shown(reps.bandwidth_fraction.mean(), reps.bandwidth_fraction.std()),
             "latency p50 s": shown(reps.latency_p50_s.mean(), reps.latency_p50_s.std()),
             "peak RSS MB": shown(reps.peak_rss_mb.max()),
             "J/token": shown(reps.energy_per_token_j.mean(), reps.energy_per_token_j.std()),
@@ -82,6 +86,31 @@ def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame.from_dict(rows, orient="index")
     if not table.empty:
         table.index.names = ["model", "method", "batch"]
+    return table
+
+
+def measured_with(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per method: what ran its benchmark (kernel, whether a batch ran in parallel) and the bytes a decode step reads."""
+    b = runs[(runs.kind == "benchmark") & (runs.status == "ok")]
+    table = b.groupby(["model", "method"]).agg(kernel=("kernel", "first"), batch=("batch_mode", "first"),
+                                               weights_MB=("weight_bytes_per_step", "first"))
+    table["weights_MB"] = table["weights_MB"].map(lambda v: shown(v / 1e6))
+    return table
+
+
+def study_cost(runs: pd.DataFrame) -> pd.DataFrame:
+    """What the study cost per stage: jobs, wall time from each record's start to its end (after the job's
+    imports), and the energy of the measured windows (the whole quantize job; each evaluation; the timed
+    generate calls of a benchmark)."""
+    done = runs[runs.status == "ok"].copy()
+    done["seconds"] = (pd.to_datetime(done.ended) - pd.to_datetime(done.started)).dt.total_seconds()
+    table = done.groupby("kind").agg(jobs=("run_id", "count"), minutes=("seconds", "sum"), energy_kJ=("energy_j", "sum"),
+                                     energy_by=("energy_method", lambda m: ", ".join(sorted(set(m.dropna())))))
+    table["share"] = table["minutes"] / table["minutes"].sum()
+    table["minutes"] = table["minutes"] / 60
+    table["energy_kJ"] = table["energy_kJ"] / 1e3
+    for column in ("minutes", "energy_kJ", "share"):
+        table[column] = table[column].map(shown)
     return table
 
 
@@ -158,10 +187,16 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "<h2>Quality, size and quantization cost</h2><p class=note>each task's headline value: accuracy for "
         "choice tasks, token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks, the "
         "answers' perplexity under the baseline for generation</p>", quality_table(runs).to_html(),
-        "<h2>Speed, memory and energy</h2><p class=note>cv = stdev/mean of throughput across repetitions</p>",
+        "<h2>Speed, memory and energy</h2><p class=note>What measured each method: the kernel behind its matrix "
+        "products, whether a batch ran as one (parallel) or row after row, and the bytes of weights a decode step "
+        "reads.</p>", measured_with(runs).to_html(),
+        "<p class=note>tokens/s: generated tokens per second of the timed generate calls (value with the digits its "
+        "spread over repetitions supports; cv = stdev/mean). bound: the decode rate this machine's memory bandwidth "
+        "allows (batch x bandwidth / weight bytes per step); of bound: decode tokens/s as a share of it.</p>",
         speed_table(runs).to_html(),
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
         "<h2>Statistics</h2>", *stats_sections(stats),
+        "<h2>What this study cost</h2>", study_cost(runs).to_html(),
         *environment_section(runs, r_versions),
         *glossary(runs),
     ]

@@ -115,12 +115,21 @@ COLUMNS: list[Column] = [
     Column("throughput_samples_per_s", "float", "sample/s", (B,), "speed", "sequences completed per second"),
     Column("decode_tokens_per_s", "float", "token/s", (B,), "speed", "tokens after the first per second of "
            "decoding"),
+    Column("kernel", "str", "", (B,), "speed", "what computed the matrix products (library, kernel, device)"),
+    Column("weight_bytes_per_step", "int", "B", (B,), "speed", "bytes of weights one decode step reads, from the "
+           "artifact (all tensors; less the input embedding where the output layer is separate)"),
+    Column("memory_bandwidth_gbs", "float", "GB/s", (B,), "speed", "this machine's memory bandwidth, measured at the "
+           "start of the job (a copy of 256 MiB: bytes read and written per second, best of 5)"),
+    Column("bandwidth_bound_tokens_per_s", "float", "token/s", (B,), "speed", "the decode rate the bandwidth allows: "
+           "batch_size x memory_bandwidth_gbs / weight_bytes_per_step"),
+    Column("bandwidth_fraction", "float", "", (B,), "speed", "decode_tokens_per_s / bandwidth_bound_tokens_per_s"),
     Column("batch_mode", "str", "", (B,), "speed", "parallel: a batch in one forward pass; sequential: row after "
            "row"),
     Column("prompt_tokens", "int", "token", (B,), "speed", "prompt length per sequence"),
     Column("new_tokens", "int", "token", (B,), "speed", "tokens generated per sequence"),
     Column("warmup", "int", "", (B,), "speed", "untimed iterations before timing"),
-    Column("iterations", "int", "", (B,), "speed", "timed iterations"),
+    Column("iterations", "int", "", (B,), "speed", "timed iterations: prefill and generate calls each (a percentile "
+           "needs 10 for p90, 20 for p95, 100 for p99, and is left empty below that)"),
     # memory
     Column("peak_rss_mb", "float", "MiB", (B,), "memory", "peak resident memory of the process, model load "
            "included"),

@@ -38,6 +38,10 @@ class AWQ(Backend):
              "search; "
              "CUDA not yet run on a GPU; llm-compressor not installable beside transformers 5.23")
 
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        return ("GPTQModel TorchAtenAwqLinear (ATen int4pack, bf16 activations)" if device == "cpu"
+                else "GPTQModel AUTO")
+
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
         from transformers import AutoTokenizer

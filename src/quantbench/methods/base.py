@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import math
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
@@ -40,6 +41,23 @@ class Backend(ABC):
         """Weight bit-width of this method, for tables and figures."""
         return int(params.get("bits", 16))
 
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        """What computes this method's matrix products on `device`, for the report's speed section."""
+        return f"PyTorch {'CUDA' if device == 'cuda' else 'CPU'} matmuls through transformers' generate()"
+
+    def weight_bytes(self, artifact: Path) -> int:
+        """Bytes of weights one decode step reads: every stored tensor, less the input embedding table where
+        the model has its own output layer (a step reads only its batch's rows of that table)."""
+        from safetensors import safe_open
+
+        sizes = {}
+        for path in Path(artifact).glob("*.safetensors"):
+            with safe_open(path, "pt") as f:
+                for name in f.keys():
+                    piece = f.get_slice(name)
+                    sizes[name] = math.prod(piece.get_shape()) * DTYPE_BYTES[piece.get_dtype()]
+        return without_input_embedding(sizes, artifact)
+
     def artifact_details(self, artifact: Path, params: dict[str, Any]) -> dict[str, Any]:
         """What the written artifact holds beyond the params (e.g. the tensor types llama.cpp chose)."""
         return {}
@@ -55,6 +73,21 @@ class Backend(ABC):
     def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         """The transformers model in `artifact` on `device` (backends run by TorchRuntime implement this)."""
         raise NotImplementedError(f"backend {self.name!r} loads its own runtime")
+
+
+DTYPE_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2, "I8": 1,
+               "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+# Names of input-embedding tables across architectures (Llama/Mistral/Qwen, GPT-2, BLOOM, GPT-NeoX; GGUF)
+INPUT_EMBEDDINGS = ("embed_tokens.", "wte.", "word_embeddings.", "embed_in.", "token_embd.")
+
+
+def without_input_embedding(sizes: dict[str, int], artifact: Path) -> int:
+    """Sum of tensor bytes, less the input embedding's when the output layer is not tied to it."""
+    from transformers import AutoConfig
+
+    if AutoConfig.from_pretrained(artifact).tie_word_embeddings:
+        return sum(sizes.values())
+    return sum(size for name, size in sizes.items() if not any(e in name for e in INPUT_EMBEDDINGS))
 
 
 def _distribution_installed(name: str) -> bool:

@@ -31,6 +31,10 @@ class BitsAndBytes(Backend):
             bnb_4bit_compute_dtype=torch_dtype(params["compute_dtype"]),
         )
 
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        kind = "LLM.int8" if params["bits"] == 8 else f"4-bit {params['quant_type']}"
+        return f"bitsandbytes {kind} ({'CUDA' if device == 'cuda' else 'CPU'} backend)"
+
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from transformers import AutoModelForCausalLM
 

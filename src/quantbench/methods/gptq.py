@@ -61,6 +61,10 @@ class GPTQ(Backend):
              "CUDA: GPTQModel AUTO (not yet run on a GPU). No `auto-gptq` alias: that package is unmaintained "
              "and not what runs")
 
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        return (f"GPTQModel {CPU_KERNELS[params['bits']]} (bf16 activations)" if device == "cpu"
+                else "GPTQModel AUTO (Marlin/ExLlama/Triton)")
+
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
         from transformers import AutoTokenizer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .base import SAFE_LOAD, Backend, copy_tokenizer, torch_dtype
+from .base import SAFE_LOAD, Backend, copy_tokenizer, torch_dtype, without_input_embedding
 from .shapes import check_group_size
 
 
@@ -26,6 +26,17 @@ class HQQ(Backend):
     required = ("bits",)
     notes = ("hqq's own format (qmodel.pt); dequantizes per layer on the fly with its PyTorch backend on CPU; "
              "CUDA not yet run on a GPU")
+
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        return "hqq PyTorch backend: each layer dequantized on every call"
+
+    def weight_bytes(self, artifact: Path) -> int:
+        import torch
+
+        layers = torch.load(Path(artifact) / "qmodel.pt", weights_only=True)
+        return without_input_embedding({f"{module}.{key}": value.numel() * value.element_size()
+                                         for module, state in layers.items() for key, value in state.items()
+                                         if isinstance(value, torch.Tensor)}, artifact)
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from hqq.core.quantize import BaseQuantizeConfig

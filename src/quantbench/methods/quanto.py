@@ -25,6 +25,9 @@ class Quanto(Backend):
     }
     required = ("bits",)
 
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        return f"optimum-quanto {QTYPES[params['bits']]} weights, its {'CUDA' if device == 'cuda' else 'CPU'} matmul"
+
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import optimum.quanto as oq
         from transformers import AutoModelForCausalLM

@@ -47,6 +47,10 @@ class TorchAO(Backend):
         # the int4 CUDA kernels take bf16 activations; int8 keeps the baseline's fp32
         return torch_dtype("float32" if params["bits"] == 8 else "bfloat16")
 
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        return ("torchao int8 weight-only (fp32 activations)" if params["bits"] == 8
+                else f"torchao int4 weight-only (group {params['group_size']})")
+
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from transformers import AutoModelForCausalLM
 

@@ -77,6 +77,19 @@ class GGUF(Backend):
 
         return {"tensor_types": dict(Counter(t.tensor_type.name for t in GGUFReader(artifact / MODEL_FILE).tensors))}
 
+    def weight_bytes(self, artifact: Path) -> int:
+        """Every tensor in the file, less the token embedding where the model has its own output tensor."""
+        from gguf import GGUFReader
+
+        tensors = {t.name: int(t.n_bytes) for t in GGUFReader(artifact / MODEL_FILE).tensors}
+        if "output.weight" in tensors:
+            del tensors["token_embd.weight"]
+        return sum(tensors.values())
+
+    def kernel(self, params: dict[str, Any], device: str) -> str:
+        return (f"llama.cpp ggml {'CUDA' if device == 'cuda' else 'CPU'} kernels ({params['type']}), every row of a "
+                "batch decoded together in one llama_batch")
+
     def load(self, artifact: Path, params: dict[str, Any], device: str):
         import llama_cpp
 

@@ -1,0 +1,48 @@
+"""The benchmark's arithmetic by value: latency statistics, rates, energy per token and the bandwidth bound."""
+
+import math
+
+import pytest
+
+from quantbench.benchmark import bandwidth_bound, latency_stats, memory_bandwidth_gbs, rates
+from quantbench.energy import EnergyReading
+
+
+def test_three_timings_give_no_tail_percentiles():
+    stats = latency_stats([0.3, 0.1, 0.2], "latency")
+    assert stats["latency_mean_s"] == pytest.approx(0.2) and stats["latency_p50_s"] == pytest.approx(0.2)
+    assert stats["latency_stdev_s"] == pytest.approx(0.1)
+    assert stats["latency_p90_s"] is stats["latency_p95_s"] is stats["latency_p99_s"] is None
+
+
+def test_ten_timings_give_p90_and_not_p95():
+    stats = latency_stats([float(x) for x in range(1, 11)], "decode")
+    assert stats["decode_mean_s"] == 5.5 and stats["decode_p50_s"] == 5.5
+    assert stats["decode_stdev_s"] == pytest.approx(math.sqrt(sum((x - 5.5) ** 2 for x in range(1, 11)) / 9))
+    assert stats["decode_p90_s"] == pytest.approx(9.1)  # linear interpolation between the 9th and 10th
+    assert stats["decode_p95_s"] is None and stats["decode_p99_s"] is None
+    assert latency_stats([1.0], "x")["x_stdev_s"] is None
+
+
+def test_rates_of_known_timings_and_energy():
+    energy = EnergyReading(duration_s=2.2, energy_j=11.0, energy_method="rapl", net_energy_j=5.5)
+    got = rates(batch_size=2, new_tokens=4, prefill_s=[0.1, 0.3, 0.2], generate_s=[1.0, 1.2], energy=energy)
+    # 2 calls x 2 rows x 4 tokens in 2.2 s; decoding: 3 tokens per row after the prefill, 2.2 - 2 x 0.2 s
+    assert got["throughput_tokens_per_s"] == pytest.approx(16 / 2.2)
+    assert got["throughput_samples_per_s"] == pytest.approx(4 / 2.2)
+    assert got["decode_tokens_per_s"] == pytest.approx(12 / 1.8)
+    assert got["energy_per_token_j"] == pytest.approx(11 / 16) and got["net_energy_per_token_j"] == pytest.approx(5.5 / 16)
+    assert got["energy_per_sample_j"] == pytest.approx(11 / 4)
+    no_counter = EnergyReading(duration_s=1, energy_j=None, energy_method="codecarbon_estimate")
+    single = rates(batch_size=1, new_tokens=1, prefill_s=[0.1], generate_s=[0.1], energy=no_counter)
+    assert single["decode_tokens_per_s"] is None and single["energy_per_token_j"] is None
+
+
+def test_bandwidth_bound_by_value():
+    bound = bandwidth_bound(batch_size=8, weight_bytes=100_000_000, bandwidth_gbs=20.0, decode_tokens_per_s=400.0)
+    assert bound["bandwidth_bound_tokens_per_s"] == pytest.approx(1600.0)  # 8 x 20e9 / 1e8
+    assert bound["bandwidth_fraction"] == pytest.approx(0.25)
+
+
+def test_memory_bandwidth_is_measured():
+    assert 0.1 < memory_bandwidth_gbs("cpu", mib=32, repeats=2) < 10_000
