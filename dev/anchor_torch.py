@@ -53,7 +53,7 @@ def main() -> None:
     print("| batch | generate() tokens/s | hand loop tokens/s | generate / hand loop | same tokens |")
     print("|---|---|---|---|---|")
     for batch in args.batches:
-        prompts = prompt_batch(runtime.tokenizer, text, args.prompt_tokens, batch)
+        prompts = prompt_batch(runtime, text, args.prompt_tokens, batch)
         generate = lambda: runtime.generate(prompts, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
         loop = lambda: hand_loop(runtime.model, prompts, args.new_tokens)
         generate(), loop()  # warm-up

@@ -3,6 +3,9 @@ rule fetch_model:
         folder=directory(layout.MODEL),
     params:
         source=lambda wc: STUDY.models[wc.model]["source"],
+        device=DEVICE,  # where a random: model's weights are drawn
+    resources:
+        gpu=1,
     conda:
         "../envs/quantbench.yaml"
     log:

@@ -3,8 +3,6 @@
 import re
 
 import pytest
-from transformers import AutoTokenizer
-
 from quantbench import calibration
 from quantbench.methods import BACKENDS, with_defaults
 from quantbench.tasks.data import data_file
@@ -25,12 +23,11 @@ def test_shipped_calibration_text_shares_no_passage_with_the_evaluation_text():
 
 
 def test_windows_are_seeded_and_shaped_as_configured(tiny_model_folder):
-    tok = AutoTokenizer.from_pretrained(tiny_model_folder)
     spec = with_defaults(BACKENDS["gptq"], {"bits": 4, "calibration": {"samples": 5, "sequence_length": 40}})
     spec = spec["calibration"]
     assert spec["text"] == "qb_calibration" and spec["seed"] == 42  # nested defaults filled in
-    first, again = calibration.windows(tok, spec), calibration.windows(tok, spec)
-    other_seed = calibration.windows(tok, {**spec, "seed": 7})
+    first, again = calibration.windows(tiny_model_folder, spec), calibration.windows(tiny_model_folder, spec)
+    other_seed = calibration.windows(tiny_model_folder, {**spec, "seed": 7})
     assert first == again and first != other_seed
     assert len(first) == 5 and all(len(w["input_ids"]) == 40 == sum(w["attention_mask"]) for w in first)
 
@@ -38,10 +35,9 @@ def test_windows_are_seeded_and_shaped_as_configured(tiny_model_folder):
 def test_text_shorter_than_a_window_is_refused(tiny_model_folder, tmp_path):
     short = tmp_path / "short.txt"
     short.write_text("Too short to calibrate on.")
-    tok = AutoTokenizer.from_pretrained(tiny_model_folder)
     spec = {"text": f"path:{short}", "samples": 4, "sequence_length": 64, "seed": 0}
     with pytest.raises(ValueError, match="fewer than sequence_length 64"):
-        calibration.windows(tok, spec)
+        calibration.windows(tiny_model_folder, spec)
 
 
 def test_dataset_calibration_goes_through_datasets(tmp_path, tiny_model_folder):
@@ -53,4 +49,4 @@ def test_dataset_calibration_goes_through_datasets(tmp_path, tiny_model_folder):
                         "column": "text"}, "samples": 3, "sequence_length": 16, "seed": 1}
     text = calibration.load_text(spec)
     assert text.startswith("Row 0: the quick") and text.count("Row ") == 40 and not text.endswith("\n\n")
-    assert len(calibration.windows(AutoTokenizer.from_pretrained(tiny_model_folder), spec)) == 3
+    assert len(calibration.windows(tiny_model_folder, spec)) == 3

@@ -37,7 +37,8 @@ def quantize(source: Path, out: Path, *, ids: dict[str, str], backend: str, para
     record = records.ok(
         "quantize", ids, device=device, packages=impl.packages,
         metrics={"size_bytes": size, "quantize_time_s": wall_time}, energy=box.reading.as_dict(),
-        details=impl.artifact_details(out, params), backend=backend, bits=impl.bits(params), params=params,
+        details=impl.artifact_details(out, params), backend=backend, bits=impl.bits(params),
+        weights=manifest.get("weights", "pretrained"), params=params,
         started=started, source=manifest["source"], input_checksums=manifest["files"], files=files,
         size_bytes=size,
     )
@@ -62,4 +63,7 @@ def load(artifact: Path, device: str):
     if info["status"] == "failed":
         raise ArtifactFailed(f"no model: {info['error']}")
     verify(artifact, info["files"], f"delete {artifact} and rerun snakemake (rule quantize) to rebuild it")
-    return get_backend(info["backend"]).load(artifact, info["params"], device), info
+    runtime = get_backend(info["backend"]).load(artifact, info["params"], device)
+    if info.get("weights") == "random":
+        runtime.tokenizer = None  # a random model has no tokenizer; a backend's stand-in never reads text
+    return runtime, info

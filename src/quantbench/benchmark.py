@@ -78,9 +78,16 @@ def memory_bandwidth_gbs(device: str, mib: int = 256, repeats: int = 5) -> float
     return 2 * src.numel() * src.element_size() / best / 1e9
 
 
-def prompt_batch(tokenizer, text: str, prompt_tokens: int, batch_size: int) -> torch.Tensor:
-    """Equal-length real-text prompts (no padding), each from a different offset of `text`."""
-    ids = tokenizer(text, add_special_tokens=False).input_ids
+RANDOM_PROMPT_SEED = 0
+
+
+def prompt_batch(runtime, text: str, prompt_tokens: int, batch_size: int) -> torch.Tensor:
+    """Equal-length real-text prompts (no padding), each from a different offset of `text`; seeded random
+    token ids for a model without a tokenizer (random: weights), whose speed does not depend on the ids."""
+    if runtime.tokenizer is None:
+        generator = torch.Generator().manual_seed(RANDOM_PROMPT_SEED)
+        return torch.randint(runtime.vocab_size, (batch_size, prompt_tokens), generator=generator)
+    ids = runtime.tokenizer(text, add_special_tokens=False).input_ids
     if len(ids) < prompt_tokens + batch_size:
         raise DataError(f"benchmark text has {len(ids)} tokens; need {prompt_tokens + batch_size}")
     step = max((len(ids) - prompt_tokens) // batch_size, 1)
@@ -99,7 +106,7 @@ def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: 
         meter: EnergyMeter, idle_seconds: float) -> tuple[dict, dict]:
     """Time prefill (the prompts through the model, logits of the last position) and full greedy generation
     of `new_tokens`. Returns the run-table values and the energy reading of the timed generate calls."""
-    inputs = prompt_batch(runtime.tokenizer, text, prompt_tokens, batch_size)
+    inputs = prompt_batch(runtime, text, prompt_tokens, batch_size)
 
     def prefill():
         runtime.prefill(inputs)

@@ -62,10 +62,19 @@ def _dataset_text(ds: dict[str, Any]) -> str:
     return "\n\n".join(t for t in rows[ds.get("column", "text")] if t.strip())
 
 
-def windows(tokenizer, spec: dict[str, Any]) -> list[dict[str, list[int]]]:
-    """`samples` windows of `sequence_length` tokens at seeded random offsets (GPTQ's C4 recipe)."""
-    ids = tokenizer(load_text(spec), add_special_tokens=False)["input_ids"]
+def windows(model_folder: Path, spec: dict[str, Any]) -> list[dict[str, list[int]]]:
+    """`samples` windows of `sequence_length` tokens at seeded random offsets (GPTQ's C4 recipe). A random:
+    model has no tokenizer, so its windows are seeded random token ids: calibrating random weights on text
+    would mean nothing anyway, and the cost of the method is what such a study measures."""
+    from transformers import AutoConfig, AutoTokenizer
+
     length, count = spec["sequence_length"], spec["samples"]
+    if not (Path(model_folder) / "tokenizer_config.json").is_file():
+        vocab = AutoConfig.from_pretrained(model_folder).vocab_size
+        generator = random.Random(spec["seed"])
+        return [{"input_ids": [generator.randrange(vocab) for _ in range(length)], "attention_mask": [1] * length}
+                for _ in range(count)]
+    ids = AutoTokenizer.from_pretrained(model_folder)(load_text(spec), add_special_tokens=False)["input_ids"]
     if len(ids) <= length:
         raise DataError(f"calibration text has {len(ids)} tokens, fewer than sequence_length {length}; "
                          "lower calibration.sequence_length or give a longer text")

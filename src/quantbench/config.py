@@ -121,13 +121,13 @@ def load(raw: dict[str, Any]) -> Study:
     settings = _settings(raw, schema_["properties"])
     _check_country(settings["energy"]["country_iso_code"])
     for name, model in raw["models"].items():
-        problem = sources.problem(model["source"])
+        problem = sources.problem(model["source"]) or _random_problem(model["source"], raw)
         if problem:
             raise ConfigError(f"config key 'models.{name}.source': {problem}")
     methods, skipped = _methods(raw["methods"], settings)
     _check_baseline(settings, methods, skipped)
     backends = {name: entry["backend"] for name, entry in raw["methods"].items()}
-    return Study(settings, raw["models"], methods, _tasks(raw["tasks"]), skipped, backends)
+    return Study(settings, raw["models"], methods, _tasks(raw.get("tasks", {})), skipped, backends)
 
 
 def _settings(raw: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +135,19 @@ def _settings(raw: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     for section in ("benchmark", "repetitions", "energy"):
         settings[section] = fill_defaults(props[section]["properties"], raw.get(section, {}))
     return settings
+
+
+def _random_problem(source: str, raw: dict[str, Any]) -> str | None:
+    """Random weights measure cost, not quality, and carry no tokenizer (GGUF's converter needs one)."""
+    if not sources.is_random(source):
+        return None
+    if raw.get("tasks"):
+        return (f"{source} has random weights: quality tasks ({', '.join(raw['tasks'])}) would measure noise; "
+                "give a benchmark-only study no tasks, or use the pretrained model")
+    gguf = [name for name, entry in raw["methods"].items() if entry["backend"] == "gguf"]
+    if gguf:
+        return f"{source} has no tokenizer, which llama.cpp's GGUF converter needs (methods {', '.join(gguf)})"
+    return None
 
 
 def _check_country(country: str) -> None:

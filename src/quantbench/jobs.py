@@ -41,9 +41,10 @@ def setup(log_file: str | os.PathLike, threads: int | None = None) -> None:
         torch.set_num_threads(threads)
 
 
-def fetch_model(source: str, out: Path) -> None:
+def fetch_model(source: str, out: Path, device: str = "auto") -> None:
+    """The model as a plain HF folder; `device`: where a random: model's weights are drawn."""
     with atomic.atomic_path(out, directory=True) as tmp:
-        manifest = sources.fetch(source, tmp)
+        manifest = sources.fetch(source, tmp, resolve_device(device))
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     log.info("fetched %s into %s", source, out)
 
@@ -76,7 +77,8 @@ class _LoadedRun:
     def record(self, kind: str, ids: dict[str, Any], metrics: dict[str, Any], **fields: Any) -> dict[str, Any]:
         return records.ok(kind, ids, device=self.device, packages=get_backend(self.info["backend"]).packages,
                           metrics={"size_bytes": self.info["size_bytes"], "load_time_s": self.load_time_s, **metrics},
-                          backend=self.info["backend"], bits=self.info["bits"], started=self.started, **fields)
+                          backend=self.info["backend"], bits=self.info["bits"], weights=self.info.get("weights", "pretrained"),
+                          started=self.started, **fields)
 
 
 def prepare_task(artifact: Path, out: Path, *, ids: dict[str, Any], task: dict[str, Any], device: str,

@@ -19,7 +19,7 @@ from .environment import describe, now
 ENERGY_COLUMNS = ("energy_j", "energy_method", "idle_power_w", "net_energy_j", "co2_kg", "co2_method")
 ID_FIELDS = ("model", "method", "task", "batch_size", "rep")
 # Identifying fields of an ok record besides ID_FIELDS, copied into its row
-ROW_FIELDS = ("backend", "bits", "task_type", "started", "ended")
+ROW_FIELDS = ("backend", "bits", "weights", "task_type", "started", "ended")
 
 
 def _head(kind: str, ids: dict[str, Any], status: str) -> dict[str, Any]:

@@ -47,6 +47,8 @@ COLUMNS: list[Column] = [
     Column("method", "str", "", ALL, "identifier", "method name from the config"),
     Column("backend", "str", "", ALL, "identifier", "the quantization library that produced and ran the variant"),
     Column("bits", "int", "bit", ALL, "identifier", "nominal weight bit-width of the method"),
+    Column("weights", "str", "", ALL, "identifier", "pretrained, or random (a random: source: the architecture with "
+           "seeded random weights, for speed, memory and energy only)"),
     Column("task", "str", "", (E,), "identifier", "task name from the config"),
     Column("task_type", "str", "", (E,), "identifier", "the task's type (lm_eval, perplexity, generation, ...)"),
     Column("batch_size", "int", "", (B,), "identifier", "sequences generated together"),

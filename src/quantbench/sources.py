@@ -1,7 +1,10 @@
-"""Model sources: a pinned hub id, a local folder, or a file shipped inside a Python package.
+"""Model sources: a pinned hub id, a local folder, a file shipped inside a Python package, or an
+architecture with seeded random weights.
 
 Every source is normalised into one plain Hugging Face folder (config, tokenizer, safetensors)
-under resources/models/{model}/ with a manifest.json saying where it came from.
+under resources/models/{model}/ with a manifest.json saying where it came from. A `random:` model has
+no tokenizer: speed, memory and energy depend on the architecture, not on the weights' values, so a
+study can measure a paper-scale model's cost without downloading it (optimum-benchmark's no_weights).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ MODEL_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tikt
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "hf" | "path" | "package"
+    kind: str  # "hf" | "path" | "package" | "random"
     location: str
     revision: str | None = None
 
@@ -35,9 +38,29 @@ def parse(text: str) -> Source:
     if kind == "hf":
         repo, _, revision = rest.partition("@")
         return Source("hf", repo, revision or None)
-    if kind in ("path", "package"):
+    if kind in ("path", "package", "random"):
         return Source(kind, rest)
-    raise ConfigError(f"unknown source {text!r}; use hf:org/name@revision, path:/folder or package:module/file")
+    raise ConfigError(f"unknown source {text!r}; use hf:org/name@revision, path:/folder, package:module/file or "
+                      f"random:<architecture> ({', '.join(sorted(RANDOM_CONFIGS))} or a config.json path)")
+
+
+# Architectures of the reference studies, shipped as Hugging Face config.json files (the published configs'
+# shape: layers, widths, vocabulary, tied embeddings), for `random:<name>` models.
+RANDOM_CONFIGS = {p.stem: p for p in Path(__file__).with_name("data").joinpath("configs").glob("*.json")}
+
+
+def random_config(location: str) -> Path:
+    """The config.json of a random: source: a shipped architecture name, or a path."""
+    if location in RANDOM_CONFIGS:
+        return RANDOM_CONFIGS[location]
+    if location.endswith(".json"):
+        return Path(location)
+    raise ConfigError(f"random:{location}: not a shipped architecture ({', '.join(sorted(RANDOM_CONFIGS))}) nor a "
+                      "path to a config.json")
+
+
+def is_random(text: str) -> bool:
+    return parse(text).kind == "random"
 
 
 def package_file(location: str) -> Path:
@@ -56,16 +79,23 @@ def problem(text: str) -> str | None:
             return f"folder {source.location!r} does not exist"
         if source.kind == "package" and not package_file(source.location).is_file():
             return f"{package_file(source.location)} does not exist"
+        if source.kind == "random" and not random_config(source.location).is_file():
+            return f"config {source.location!r} does not exist"
     except ConfigError as err:
         return str(err)
     return None
 
 
-def fetch(text: str, out: Path) -> dict:
-    """Materialise the source as a HF folder in `out` (empty, created by the caller); return its manifest."""
+def fetch(text: str, out: Path, device: str = "cpu") -> dict:
+    """Materialise the source as a HF folder in `out` (empty, created by the caller); return its manifest.
+    A random: model's weights are drawn on `device`."""
     source = parse(text)
-    manifest: dict = {"source": str(source), "kind": source.kind}
-    if source.kind == "hf":
+    manifest: dict = {"source": str(source), "kind": source.kind, "weights": "pretrained"}
+    if source.kind == "random":
+        config = random_config(source.location)
+        manifest.update(weights="random", seed=RANDOM_SEED, config_sha256=sha256_file(config))
+        _random_weights(config, out, device)
+    elif source.kind == "hf":
         folder, manifest["commit"] = _hub_snapshot(source)
         _copy_model_files(folder, out)
     elif source.kind == "path":
@@ -104,6 +134,23 @@ def _copy_model_files(folder: Path, out: Path) -> None:
     for pattern in MODEL_FILES:
         for path in folder.glob(pattern):
             shutil.copyfile(path.resolve(), out / path.name)  # resolve: hub caches hold symlinks
+
+
+RANDOM_SEED = 0
+
+
+def _random_weights(config_file: Path, out: Path, device: str) -> None:
+    """The architecture with transformers' own seeded initialisation, built on `device` in the config's dtype
+    (a GPU draws an 8B model in seconds, with no full copy in CPU memory), saved as safetensors."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(**json.loads(config_file.read_text()))
+    dtype = getattr(config, "dtype", None) or torch.float32
+    torch.manual_seed(RANDOM_SEED)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.save_pretrained(out)
 
 
 def _dequantize_gguf(path: Path, out: Path) -> None:

@@ -4,4 +4,4 @@ from pathlib import Path
 from quantbench import jobs
 
 jobs.setup(snakemake.log[0])
-jobs.fetch_model(snakemake.params.source, Path(snakemake.output.folder))
+jobs.fetch_model(snakemake.params.source, Path(snakemake.output.folder), snakemake.params.device)

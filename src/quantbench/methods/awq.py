@@ -18,7 +18,7 @@ from typing import Any
 from .. import calibration
 from ..errors import ConfigError
 from .base import Backend, copy_tokenizer
-from .gptq import import_gptqmodel, outside_the_project
+from .gptq import import_gptqmodel, outside_the_project, with_a_tokenizer
 from .shapes import check_group_size, linear_output_widths
 
 # AWQ's clip search walks output channels in blocks of 64 (GPTQModel asserts it).
@@ -44,14 +44,13 @@ class AWQ(Backend):
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
-        from transformers import AutoTokenizer
 
         check_group_size(source, params["group_size"])
         odd = sorted({w for w in linear_output_widths(source).values() if w % OUTPUT_BLOCK})
         if odd:
             raise ConfigError(f"AWQ needs every quantized layer's output width to be a multiple of {OUTPUT_BLOCK}; "
                              f"this model has {odd}")
-        samples = calibration.windows(AutoTokenizer.from_pretrained(source), params["calibration"])
+        samples = calibration.windows(source, params["calibration"])
         gptqmodel = import_gptqmodel()
         from gptqmodel.quantization.config import AWQConfig
 
@@ -59,8 +58,8 @@ class AWQ(Backend):
         # AwqTorchLinear (the CPU packer) takes bf16/fp16 weights only
         kernel = gptqmodel.BACKEND.AWQ_TORCH if device == "cpu" else gptqmodel.BACKEND.AUTO
         source, out = Path(source).resolve(), Path(out).resolve()
-        with outside_the_project():
-            model = gptqmodel.GPTQModel.load(str(source), config, dtype=torch.bfloat16, device=device)
+        with outside_the_project(), with_a_tokenizer(source) as folder:
+            model = gptqmodel.GPTQModel.load(str(folder), config, dtype=torch.bfloat16, device=device)
             model.quantize(samples, batch_size=1, backend=kernel)
             model.save(str(out))
         copy_tokenizer(source, out)

@@ -104,7 +104,13 @@ def torch_dtype(name: str):
     return getattr(torch, name)
 
 
+def has_tokenizer(folder: Path) -> bool:
+    """Whether the model folder has a tokenizer (a random: model has none)."""
+    return (Path(folder) / "tokenizer_config.json").is_file()
+
+
 def copy_tokenizer(source: Path, out: Path) -> None:
     from transformers import AutoTokenizer
 
-    AutoTokenizer.from_pretrained(source).save_pretrained(out)
+    if has_tokenizer(source):
+        AutoTokenizer.from_pretrained(source).save_pretrained(out)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import calibration
-from .base import Backend, copy_tokenizer
+from .base import Backend, copy_tokenizer, has_tokenizer
 from .shapes import check_group_size
 
 CPU_KERNELS = {4: "gptq_torch_aten", 8: "gptq_torch_int8"}
@@ -44,6 +44,29 @@ def outside_the_project():
         yield
 
 
+@contextlib.contextmanager
+def with_a_tokenizer(source: Path):
+    """The model folder GPTQModel is given: GPTQModel loads a tokenizer with every model, and a random: model
+    has none, so it gets a stand-in (one token per id), in a scratch copy made of links. The stand-in is never
+    used to read text: calibration windows of a random model are token ids, and quantbench's loader drops the
+    tokenizer of a random model's artifact."""
+    if has_tokenizer(source):
+        yield source
+        return
+    from tokenizers import Tokenizer, models
+    from transformers import AutoConfig, PreTrainedTokenizerFast
+
+    config = AutoConfig.from_pretrained(source)
+    eos = config.eos_token_id[0] if isinstance(config.eos_token_id, list) else config.eos_token_id
+    vocab = {f"<{i}>": i for i in range(config.vocab_size)}
+    with tempfile.TemporaryDirectory(prefix="quantbench-random-") as scratch:
+        for path in Path(source).iterdir():
+            (Path(scratch) / path.name).symlink_to(path.resolve())
+        PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel(vocab, unk_token="<0>")),
+                                eos_token=f"<{eos}>").save_pretrained(scratch)
+        yield Path(scratch)
+
+
 class GPTQ(Backend):
     name = "gptq"
     packages = ("gptqmodel",)
@@ -67,10 +90,9 @@ class GPTQ(Backend):
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
-        from transformers import AutoTokenizer
 
         check_group_size(source, params["group_size"])
-        samples = calibration.windows(AutoTokenizer.from_pretrained(source), params["calibration"])
+        samples = calibration.windows(source, params["calibration"])
         gptqmodel = import_gptqmodel()
         config = gptqmodel.QuantizeConfig(
             bits=params["bits"], group_size=params["group_size"], desc_act=params["desc_act"],
@@ -79,8 +101,8 @@ class GPTQ(Backend):
         # fp32 on CPU keeps the Hessian as exact as the baseline; on a GPU bf16 halves the memory.
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
         source, out = Path(source).resolve(), Path(out).resolve()
-        with outside_the_project():
-            model = gptqmodel.GPTQModel.load(str(source), config, dtype=dtype, device=device)
+        with outside_the_project(), with_a_tokenizer(source) as folder:
+            model = gptqmodel.GPTQModel.load(str(folder), config, dtype=dtype, device=device)
             model.quantize(samples, batch_size=1)
             model.save(str(out))
         copy_tokenizer(source, out)  # GPTQModel's saved tokenizer has its own pad-token edits

@@ -29,6 +29,11 @@ class Runtime(ABC):
         pad = self.tokenizer.pad_token_id
         return pad if pad is not None else self.tokenizer.eos_token_id
 
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Token ids the model takes (random benchmark prompts are drawn from them)."""
+
     @abstractmethod
     def forward(self, input_ids: torch.Tensor, logits_to_keep: int = 0) -> torch.Tensor:
         """Logits (batch, positions, vocab) after each token; of the last `logits_to_keep` positions if > 0."""
@@ -70,6 +75,18 @@ class TorchRuntime(Runtime):
     def __init__(self, model, tokenizer, device: str):
         super().__init__(tokenizer, device)
         self.model = model
+
+    @property
+    def pad_token_id(self) -> int:
+        if self.tokenizer is not None:
+            return super().pad_token_id
+        config = self.model.config  # a random: model has no tokenizer
+        pad = config.pad_token_id if config.pad_token_id is not None else config.eos_token_id
+        return pad[0] if isinstance(pad, list) else pad
+
+    @property
+    def vocab_size(self) -> int:
+        return self.model.config.vocab_size
 
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, logits_to_keep: int = 0) -> torch.Tensor:
@@ -113,9 +130,12 @@ class TorchRuntime(Runtime):
 
 
 def load_tokenizer(artifact: Path):
-    """The artifact's tokenizer, with EOS as padding where it has no pad token (lm-eval and batches pad)."""
+    """The artifact's tokenizer, with EOS as padding where it has no pad token (lm-eval and batches pad);
+    None for a random: model's artifact, which has none."""
     from transformers import AutoTokenizer
 
+    if not (Path(artifact) / "tokenizer_config.json").is_file():
+        return None
     tokenizer = AutoTokenizer.from_pretrained(artifact)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

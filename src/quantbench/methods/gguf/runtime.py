@@ -75,6 +75,10 @@ class LlamaCppRuntime(Runtime):
             rows.append(torch.from_numpy(np.array(logits[-logits_to_keep:] if logits_to_keep else logits)))
         return torch.stack(rows)
 
+    @property
+    def vocab_size(self) -> int:
+        return self.llm.n_vocab()
+
     def decoder(self, rows: int, tokens: int) -> "BatchedDecoder":
         """A generation context holding `rows` sequences of up to `tokens` tokens (kept while it fits)."""
         if self._decoder is None or not self._decoder.fits(rows, tokens):
