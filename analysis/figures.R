@@ -55,6 +55,11 @@ measures <- function(d, labels, by) {
   out
 }
 
+# A legend of every method, in rows of at most five, so a study of ten methods shows them all.
+method_legend <- function(methods) {
+  guide_legend(nrow = ceiling(length(unique(methods)) / 5), byrow = TRUE)
+}
+
 # Grouped bars of `agg` (columns value, low, high, method, model and `x`), faceted by model
 # (and by measure when there are several).
 bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subtitle = NULL) {
@@ -64,6 +69,7 @@ bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subti
     geom_col(position = dodge) +
     geom_errorbar(aes(ymin = low, ymax = high), position = dodge, width = 0.3, na.rm = TRUE) +
     labs(x = NULL, y = y_label, fill = "method", title = title, subtitle = subtitle) +
+    guides(fill = method_legend(agg$method)) +
     theme_bw() + theme(legend.position = "bottom", axis.text.x = element_text(angle = 30, hjust = 1),
                        plot.subtitle = element_text(size = 8))
   if (values) p <- p + geom_text(aes(label = signif(value, 3)), position = dodge, vjust = -0.3, size = 2.5)
@@ -71,7 +77,7 @@ bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subti
   p <- p + if (several) facet_grid(measure ~ model, scales = "free_y") else facet_wrap(~ model, scales = "free_y")
   models <- length(unique(agg$model))
   bars <- length(unique(agg[[x]])) * length(unique(agg$method))
-  save_both(p, stem, 2 + models * max(3, 0.35 * bars), if (several) 6.5 else 4.5)
+  save_both(p, stem, max(8, 2 + models * max(3, 0.35 * bars)), if (several) 6.5 else 4.5)
 }
 
 # Accuracy with its 95% Wilson interval (mean of the repetitions' bounds): 100 items give about +-10 points.
@@ -141,21 +147,33 @@ memory_figure <- function(runs, stem) {
   save_both(p, stem, 2 + length(unique(agg$model)) * max(4, 0.3 * nlevels(agg$series) * nlevels(agg$method)), 4.5)
 }
 
-# Latency per generate call and generation throughput against batch size.
+SPEED_LABELS <- c(latency_mean_s = "latency per call (s)", throughput_tokens_per_s = "generated tokens / s",
+                  decode_tokens_per_s = "decode tokens / s")
+
+# Latency per generate call, throughput and decode rate against batch size; the decode panel shows each
+# method's memory-bandwidth bound as a dashed line.
 speed_figure <- function(runs, stem) {
   title <- "Latency and throughput vs batch size"
-  labels <- c(latency_mean_s = "latency per call (s)", throughput_tokens_per_s = "generated tokens / s")
-  agg <- measures(ok_runs(runs, "benchmark"), labels, c("model", "method", "batch_size"))
+  bench <- ok_runs(runs, "benchmark")
+  agg <- measures(bench, SPEED_LABELS, c("model", "method", "batch_size"))
   if (is.null(agg)) return(no_data_figure(title, "no successful benchmark runs", stem))
   agg$method <- factor(agg$method, levels = method_levels(runs))
   p <- ggplot(agg, aes(batch_size, value, colour = method)) +
     geom_line() + geom_point() +
-    geom_errorbar(aes(ymin = low, ymax = high), width = 0.1, na.rm = TRUE) +
-    scale_x_continuous(trans = "log2", breaks = sort(unique(agg$batch_size))) +
+    geom_errorbar(aes(ymin = low, ymax = high), width = 0.1, na.rm = TRUE)
+  bound <- summarise_runs(bench, "bandwidth_bound_tokens_per_s", c("model", "method", "batch_size"))
+  if (!is.null(bound)) {
+    bound$measure <- factor(SPEED_LABELS[["decode_tokens_per_s"]], levels = levels(agg$measure))
+    bound$method <- factor(bound$method, levels = levels(agg$method))
+    p <- p + geom_line(data = bound, linetype = "dashed", alpha = 0.6)
+  }
+  p <- p + scale_x_continuous(trans = "log2", breaks = sort(unique(agg$batch_size))) +
     facet_grid(measure ~ model, scales = "free_y") +
-    labs(x = "batch size", y = NULL, colour = "method", title = title) +
-    theme_bw() + theme(legend.position = "bottom")
-  save_both(p, stem, 2 + 3.5 * length(unique(agg$model)), 6)
+    labs(x = "batch size", y = NULL, colour = "method", title = title,
+         subtitle = "dashed: the decode rate memory bandwidth allows (batch x bandwidth / weight bytes per step)") +
+    guides(colour = method_legend(agg$method)) +
+    theme_bw() + theme(legend.position = "bottom", plot.subtitle = element_text(size = 8))
+  save_both(p, stem, max(8, 2 + 3.5 * length(unique(agg$model))), 7.5)
 }
 
 # The energy methods behind a figure's numbers, so estimates are never read as measurements.

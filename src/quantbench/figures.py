@@ -15,8 +15,9 @@ CAPTIONS = {
                   "baseline's: finer than accuracy, which 8-bit methods often tie.",
     "memory": "Model size on disk next to peak memory while generating, per batch size (peak process RSS; "
               "peak GPU memory allocated by torch when the runs used a GPU).",
-    "speed": "Latency of one generate call and generated tokens per second against batch size (mean over "
-             "repetitions, whiskers min-max).",
+    "speed": "Latency of one generate call, generated tokens per second and decode tokens per second against batch "
+             "size (mean over repetitions, whiskers min-max); dashed, in the decode panel: the rate this machine's "
+             "memory bandwidth allows each method (batch x bandwidth / bytes of weights read per step).",
     "energy": "Energy and CO2 of evaluating each task, per method. The subtitle names the method that "
               "measured the energy; codecarbon_estimate is an estimate, not a hardware counter.",
     "quantization": "Cost of producing each variant: wall time and energy of the quantize step (for the "
