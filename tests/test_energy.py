@@ -235,6 +235,25 @@ def test_gpu_counter_is_preferred_to_sampling(devices, monkeypatch):
     assert box.reading.gpu["gpu_util_max_pct"] == 50
 
 
+def test_rapl_readable_by_root_only_leaves_the_gpu_counter(devices, monkeypatch):
+    """Since 2020 Linux lets only root read RAPL's energy_uj: the CPU is not counted, the GPU still is."""
+    nvml = devices.gpus({"GPU-0000": 0})
+    devices.rapl.zone("intel-rapl:0", "package-0", 1_000_000)
+    real_open = open
+
+    def as_a_user(path, *args, **kwargs):
+        if str(path).endswith("energy_uj"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", as_a_user)
+    meter = energy.EnergyMeter("cuda")
+    monkeypatch.setattr(meter, "_tracker", lambda: None)
+    with meter.measure() as box:
+        nvml.counter_mj[0] = 2_000
+    assert box.reading.energy_method == "zeus_nvml" and box.reading.energy_j == pytest.approx(2.0)
+
+
 def test_missing_gpu_driver_falls_back_with_an_honest_label(devices, monkeypatch):
     class NoDriver(types.ModuleType):
         def nvmlInit(self):

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
-from .energy_counters import GPU_METHOD, ZeusCounters
+from .energy_counters import GPU_METHOD, ZeusCounters, optional
 from .gpu_monitor import NvmlSampler
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,6 @@ def open_nvml():
     return pynvml, pynvml.nvmlDeviceGetHandleByUUID(torch_gpu_uuid())
 
 
-def _try(make, *args):
-    try:
-        return make(*args)
-    except Exception as err:  # absent hardware or driver: fall back, but say why in the log
-        log.info("energy: %s unavailable (%s)", make.__qualname__, err)
-        return None
-
-
 @dataclass
 class EnergyReading:
     duration_s: float
@@ -68,8 +60,8 @@ class EnergyMeter:
     """`with meter.measure() as box: work()`, then `box.reading` holds the EnergyReading."""
 
     def __init__(self, device: str, country_iso_code: str = "USA"):
-        self.gpu = _try(open_nvml) if device == "cuda" else None  # for the sampler; Zeus reads the counter
-        self.counters = _try(ZeusCounters.open, self.gpu)
+        self.gpu = optional(open_nvml) if device == "cuda" else None  # for the sampler; Zeus reads the counter
+        self.counters = optional(ZeusCounters.open, self.gpu)
         self.country_iso_code = country_iso_code
         self.idle_power_w: float | None = None
 

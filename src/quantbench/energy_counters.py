@@ -23,6 +23,16 @@ log = logging.getLogger(__name__)
 GPU_METHOD, CPU_METHOD = "zeus_nvml", "zeus_rapl"
 
 
+def optional(make, *args):
+    """`make(*args)`, or None when the hardware, driver or permission it needs is missing: a meter falls
+    back to what it can read, and the log says why."""
+    try:
+        return make(*args)
+    except Exception as err:
+        log.info("energy: %s unavailable (%s)", make.__qualname__, err)
+        return None
+
+
 class ZeusCounters:
     """The counters readable here, behind one ZeusMonitor: `key = begin()`, work, `end(key)` -> joules."""
 
@@ -35,8 +45,8 @@ class ZeusCounters:
     def open(cls, gpu) -> "ZeusCounters | None":
         """Counters for `gpu` ((pynvml, handle of torch's GPU), or None) and the CPU packages; None if
         neither has a readable counter (no RAPL, or RAPL readable by root only; a pre-Volta GPU)."""
-        gpu_index = _torch_gpu_in_zeus(*gpu) if gpu else None
-        packages = _rapl_packages()
+        gpu_index = optional(_torch_gpu_in_zeus, *gpu) if gpu else None
+        packages = optional(_rapl_packages) or []
         if gpu_index is None and not packages:
             return None
         from zeus.monitor import ZeusMonitor
@@ -112,16 +122,12 @@ def _rapl_packages() -> list[int]:
     """Zeus's indices of the RAPL package zones (their DRAM subzones come with them), not `psys`.
 
     Starts Zeus's wraparound poller of each (a spawned process that needs about a second to start) now,
-    outside any measured window.
+    outside any measured window. Where only root may read RAPL, Zeus's monitor runs without the CPU; a tree
+    it cannot parse (a zone without its `name`) fails the monitor itself, and the GPU falls back to sampling.
     """
     from zeus.device.cpu import get_cpus
-    from zeus.device.cpu.common import ZeusCPUInitError, ZeusCPUNoPermissionError
 
-    try:
-        cpus = get_cpus()
-    except (ZeusCPUInitError, ZeusCPUNoPermissionError) as err:
-        log.info("energy: RAPL unreadable (%s)", err)
-        return []
+    cpus = get_cpus()  # raises without RAPL, or where only root may read it
     packages = [i for i, cpu in enumerate(cpus.cpus) if cpu.rapl_file.name.startswith("package")]
     for index in packages:
         cpus.get_total_energy_consumption(index)
