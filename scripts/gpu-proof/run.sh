@@ -69,12 +69,16 @@ EOF
     INCLUDE=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
     SUFFIX=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
     gcc -shared -fPIC -O2 -std=c11 -I"$INCLUDE" -I"$PCRE/pcre_ext" "$PCRE"/pcre_ext/*.c -l:libpcre2-8.so.0 -ldl \
-        -o "$SITE/pcre_ext_c$SUFFIX" && cp -r "$PCRE/pcre" "$SITE/" || exit 1
+        -o "$SITE/pcre_ext_c$SUFFIX" && cp -r "$PCRE/pcre" "$SITE/" \
+        || echo "run.sh: pypcre did not build: GPTQ and AWQ will fail (their rows and tests say so)"
     touch "$SITE/.installed"
 fi
 export PYTHONPATH=$ROOT/src:$SITE PATH=$SITE/bin:$PATH PYTHONUNBUFFERED=1
-"$PYTHON" -c "import quantbench, snakemake, zeus, codecarbon, bitsandbytes, optimum.quanto, torchao, hqq, gptqmodel, pcre" \
-    || { echo "run.sh: the kit does not import; see above" >&2; exit 1; }
+"$PYTHON" -c "import quantbench.energy, snakemake, zeus.monitor, codecarbon" \
+    || { echo "run.sh: the pipeline does not import; see above" >&2; exit 1; }
+for backend in bitsandbytes optimum.quanto torchao hqq gptqmodel; do  # one that fails leaves failed rows
+    "$PYTHON" -c "import $backend" >/dev/null 2>&1 || { echo "run.sh: $backend does not import"; FAILED+=("import $backend"); }
+done
 
 phase "study: $MODEL on $DEVICE, until $STUDY_SECONDS s"
 STUDY=$WORK/study/study.yaml
