@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 CORES  ?= all
 
-.PHONY: demo test setup dry-run lint clean
+.PHONY: demo test setup dry-run lint clean gpu-proof-rehearsal
 
 demo: setup
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
@@ -34,6 +34,13 @@ $(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scrip
 
 dry-run: setup
 	$(BIN)/snakemake -n --cores $(CORES)
+
+# The offline GPU kit (scripts/gpu-proof/README.md): gather the wheels the GPU box lacks (.gpu-kit/), then
+# rehearse the box's run on this CPU in a venv that sees only the packages the box has.
+gpu-proof-rehearsal: setup
+	PYTHON=$(BIN)/python scripts/gpu-proof/gather.sh
+	$(BIN)/python scripts/gpu-proof/rehearsal_base.py $(VENV) .gpu-proof/base .gpu-kit
+	scripts/gpu-proof/run.sh --device cpu --python .gpu-proof/base/bin/python
 
 lint: setup
 	$(BIN)/snakemake --lint

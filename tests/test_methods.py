@@ -64,8 +64,8 @@ INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
 RELOAD = """
 import sys, torch
 from quantbench import artifacts
-runtime, info = artifacts.load(sys.argv[1], "cpu")
-torch.save(runtime.forward(torch.tensor({ids})).float(), sys.argv[2])
+runtime, info = artifacts.load(sys.argv[1], sys.argv[3])
+torch.save(runtime.forward(torch.tensor({ids})).float().cpu(), sys.argv[2])
 """.format(ids=INPUT_IDS)
 
 
@@ -97,9 +97,9 @@ def saved_quant_settings(folder: Path) -> dict:
     return json.loads((folder / "config.json").read_text()).get("quantization_config", {})
 
 
-def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path) -> torch.Tensor:
+def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path, device: str) -> torch.Tensor:
     out = tmp_path / "logits.pt"
-    subprocess.run([sys.executable, "-c", RELOAD, str(artifact), str(out)], check=True, capture_output=True,
+    subprocess.run([sys.executable, "-c", RELOAD, str(artifact), str(out), device], check=True, capture_output=True,
                    env=CLEAN_ENV)
     return torch.load(out)
 
@@ -126,7 +126,10 @@ def tiny_model_64_wide(tmp_path_factory):
     return out
 
 
-def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder, reference, tmp_path):
+def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder, reference, tmp_path,
+                                device="cpu"):
+    """Quantize on `device`, reload in a fresh process on `device`, compare its logits with the fp32 CPU
+    `reference`."""
     low, high = band
     backend = BACKENDS[entry["backend"]]
     artifact, workdir = tmp_path / method, tmp_path / "workdir"
@@ -134,7 +137,7 @@ def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder,
     with contextlib.chdir(workdir):  # as under Snakemake, where the working directory is the repository
         jobs.quantize(model_folder, artifact, model="tiny",
                       method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
-                      device="cpu", country="USA")
+                      device=device, country="USA")
     assert not list(workdir.iterdir()), f"{method} wrote into the working directory"
 
     info = artifacts.read_info(artifact)
@@ -145,7 +148,7 @@ def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder,
     for key, value in SAVED_QUANT_CONFIG.get(method, {}).items():
         assert saved.get(key) == value, f"{method}: saved {key} = {saved.get(key)!r}, expected {value!r}"
 
-    logits = reload_logits_in_fresh_process(artifact, tmp_path)
+    logits = reload_logits_in_fresh_process(artifact, tmp_path, device)
     error = ((logits - reference).norm() / reference.norm()).item()
     assert low <= error <= high, f"{method}: relative logit error {error:.2e} outside [{low}, {high}]"
 

@@ -74,3 +74,19 @@ def test_model_classes_are_tested_only_inside_the_backends():
     offenders = [f"{p.relative_to(PACKAGE)}:{i}" for p in PACKAGE.rglob("*.py") if "methods" not in p.parts
                  for i, line in enumerate(p.read_text().splitlines(), 1) if model_class.search(line)]
     assert offenders == []
+
+
+def test_workflow_scripts_that_measure_energy_run_only_as_main():
+    """Zeus starts its RAPL pollers with multiprocessing's spawn, which re-imports the main module: a job
+    script whose work ran at import would run again in every poller (and truncate its own log)."""
+    scripts = PACKAGE.parents[1] / "workflow" / "scripts"
+    measuring = [p for p in scripts.glob("*.py")
+                 if re.search(r"jobs\.(quantize|evaluate|run_benchmark)\(", p.read_text())]
+    assert {p.stem for p in measuring} == {"quantize", "evaluate", "benchmark"}
+    for path in measuring:
+        body = ast.parse(path.read_text()).body
+        loose = [node.lineno for node in body if not (
+            isinstance(node, (ast.Import, ast.ImportFrom)) or
+            (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)) or
+            (isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'"))]
+        assert loose == [], f"{path.name}: statements outside `if __name__ == '__main__':` at lines {loose}"

@@ -1,9 +1,9 @@
 """One energy meter for quantize, evaluate and benchmark jobs.
 
-Hardware counters when the machine has them (NVML's total-energy counter for the GPU, or its
-sampled power on GPUs without the counter; RAPL for the CPU package); otherwise codecarbon's
-estimate. Every number carries the name of the method
-that produced it, and idle power measured just before the run is subtracted into a net figure.
+Hardware counters when the machine has them, read through Zeus (energy_counters.py: NVML's total-energy
+counter for the GPU, RAPL package and DRAM for the CPU); NVML's sampled power on GPUs without the counter;
+otherwise codecarbon's estimate. Every number carries the name of the method that produced it, and idle
+power measured just before the run is subtracted into a net figure.
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterator
 
+from .energy_counters import GPU_METHOD, ZeusCounters, optional
 from .gpu_monitor import NvmlSampler
 
 log = logging.getLogger(__name__)
-RAPL_ROOT = Path("/sys/class/powercap")
 KWH = 3.6e6  # joules per kWh
 
 
@@ -41,56 +40,6 @@ def open_nvml():
     return pynvml, pynvml.nvmlDeviceGetHandleByUUID(torch_gpu_uuid())
 
 
-class NvmlCounter:
-    """GPU energy from nvmlDeviceGetTotalEnergyConsumption (mJ since driver load, Volta+)."""
-
-    name = "nvml_counter"
-
-    def __init__(self, nvml, handle):
-        self._nvml, self._handle = nvml, handle
-        self.read_j()  # pre-Volta GPUs raise NotSupported here
-
-    def read_j(self) -> float:
-        return self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) / 1000.0
-
-
-class RaplCounter:
-    """CPU package energy from the powercap sysfs (µJ, wraps at max_energy_range_uj)."""
-
-    name = "rapl"
-
-    def __init__(self, root: Path | None = None):
-        root = root or RAPL_ROOT
-        self._zones = [z for z in root.glob("intel-rapl:*") if ":" not in z.name.split("intel-rapl:", 1)[1]]
-        if not self._zones:
-            raise OSError(f"no RAPL package zones under {root}")
-        self._ranges = [int((z / "max_energy_range_uj").read_text()) for z in self._zones]
-        self._last = [self._raw(z) for z in self._zones]
-        self._total_uj = 0
-
-    @staticmethod
-    def _raw(zone: Path) -> int:
-        return int((zone / "energy_uj").read_text())  # PermissionError when not readable
-
-    def read_j(self) -> float:
-        for i, zone in enumerate(self._zones):
-            now = self._raw(zone)
-            delta = now - self._last[i]
-            if delta < 0:  # the counter wrapped
-                delta += self._ranges[i]
-            self._total_uj += delta
-            self._last[i] = now
-        return self._total_uj / 1e6
-
-
-def _try(make, *args):
-    try:
-        return make(*args)
-    except Exception as err:  # absent hardware or driver: fall back, but say why in the log
-        log.info("energy: %s unavailable (%s)", getattr(make, "name", make.__name__), err)
-        return None
-
-
 @dataclass
 class EnergyReading:
     duration_s: float
@@ -111,9 +60,8 @@ class EnergyMeter:
     """`with meter.measure() as box: work()`, then `box.reading` holds the EnergyReading."""
 
     def __init__(self, device: str, country_iso_code: str = "USA"):
-        self.gpu = _try(open_nvml) if device == "cuda" else None
-        gpu_counter = _try(NvmlCounter, *self.gpu) if self.gpu else None
-        self.counters = [c for c in (gpu_counter, _try(RaplCounter)) if c is not None]
+        self.gpu = optional(open_nvml) if device == "cuda" else None  # for the sampler; Zeus reads the counter
+        self.counters = optional(ZeusCounters.open, self.gpu)
         self.country_iso_code = country_iso_code
         self.idle_power_w: float | None = None
 
@@ -132,26 +80,30 @@ class EnergyMeter:
         box = _Box()
         tracker = self._tracker()
         sampler = NvmlSampler(*self.gpu).start() if self.gpu else None
-        starts = [c.read_j() for c in self.counters]
+        window = self.counters.begin() if self.counters else None
         t0 = time.perf_counter()
         try:
             yield box
         except BaseException:
             with contextlib.suppress(Exception):  # never mask the error that stopped the work
+                if window:
+                    self.counters.cancel(window)
                 if sampler:
                     sampler.stop()
                 if tracker:
                     tracker.stop()
             raise
         duration = time.perf_counter() - t0
-        components = {c.name: c.read_j() - s for c, s in zip(self.counters, starts)}
+        components = self.counters.end(window) if window else {}
+        methods = list(self.counters.methods) if self.counters else []
         if sampler:
             sampler.stop()
-            if NvmlCounter.name not in components:  # pre-Volta: integrate sampled power instead
+            if GPU_METHOD not in methods:  # pre-Volta: integrate sampled power instead
                 components[NvmlSampler.name] = sampler.energy_j()
+                methods.append(NvmlSampler.name)
         estimate = _stop(tracker)
         if components:
-            energy, method = sum(components.values()), "+".join(components)
+            energy, method = sum(components.values()), "+".join(methods)
         else:
             energy = estimate.energy_consumed * KWH if estimate else None
             method = "codecarbon_estimate"

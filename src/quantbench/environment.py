@@ -16,7 +16,7 @@ from pathlib import Path
 
 # Libraries every job's numbers depend on; a backend's own packages are added to its records.
 LIBRARIES = ("torch", "transformers", "accelerate", "lm_eval", "safetensors", "datasets", "scikit-learn",
-             "codecarbon", "nvidia-ml-py")
+             "codecarbon", "nvidia-ml-py", "zeus")
 
 
 def now() -> str:

@@ -182,7 +182,7 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "<h1>quantbench report</h1>",
         f"<p class=note>{len(runs)} runs. "
         "Energy figures name the method that measured them: <code>codecarbon_estimate</code> is an estimate "
-        "(no hardware counter was readable), <code>nvml_counter</code>/<code>rapl</code> are counters.</p>",
+        "(no hardware counter was readable), <code>zeus_nvml</code>/<code>zeus_rapl</code> are counters.</p>",
         *[f"<p class=note>{html.escape(n)}</p>" for n in notes if n],
         "<h2>Quality, size and quantization cost</h2><p class=note>each task's headline value: accuracy for "
         "choice tasks, token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks, the "

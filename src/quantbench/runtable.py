@@ -140,8 +140,9 @@ COLUMNS: list[Column] = [
     # energy
     Column("energy_j", "float", "J", ALL, "energy", "energy of the measured window, as read by energy_method",
            tested=(E,)),
-    Column("energy_method", "str", "", ALL, "energy", "what measured energy_j: nvml_counter, rapl, "
-           "nvml_power_sampled, or codecarbon_estimate (no counter readable: an estimate)"),
+    Column("energy_method", "str", "", ALL, "energy", "what measured energy_j: zeus_nvml (GPU counter), "
+           "zeus_rapl (CPU package and DRAM counters), nvml_power_sampled (GPU without the counter), joined with + "
+           "when several count; or codecarbon_estimate (no counter readable: an estimate)"),
     Column("idle_power_w", "float", "W", ALL, "energy", "power measured idle just before the run"),
     Column("net_energy_j", "float", "J", ALL, "energy", "energy_j minus idle power times the window"),
     Column("co2_kg", "float", "kg", ALL, "energy", "CO2 of energy_j at the configured country's carbon intensity"),

@@ -3,14 +3,15 @@ from pathlib import Path
 
 from quantbench import config, jobs
 
-jobs.setup(snakemake.log[0], snakemake.threads)
-wc = snakemake.wildcards
-jobs.run_benchmark(
-    Path(snakemake.input.artifact),
-    Path(snakemake.output.record),
-    ids={"model": wc.model, "method": wc.method, "batch_size": int(wc.batch), "rep": int(wc.rep)},
-    settings=snakemake.params.settings,
-    device=snakemake.params.device,
-    country=snakemake.params.country,
-    on_error=config.setting(snakemake.config, "on_error"),
-)
+if __name__ == "__main__":  # the energy meter spawns Zeus's RAPL pollers, which re-import this script
+    jobs.setup(snakemake.log[0], snakemake.threads)
+    wc = snakemake.wildcards
+    jobs.run_benchmark(
+        Path(snakemake.input.artifact),
+        Path(snakemake.output.record),
+        ids={"model": wc.model, "method": wc.method, "batch_size": int(wc.batch), "rep": int(wc.rep)},
+        settings=snakemake.params.settings,
+        device=snakemake.params.device,
+        country=snakemake.params.country,
+        on_error=config.setting(snakemake.config, "on_error"),
+    )

@@ -1,9 +1,12 @@
 """torchao weight-only int8 (CPU and CUDA) and int4 (CUDA) through transformers' TorchAoConfig.
 
-int4 cannot run on CPU with torchao 0.18 + transformers 5.23: `Int4WeightOnlyConfig` needs the
-`mslk` CUDA kernels ("Requires mslk >= 1.0.0"), and the CPU route `PrototypeInt4WeightOnlyConfig`
-quantizes but its Int4OpaqueTensor cannot be written to safetensors, the only format transformers
-5 saves, so the artifact could not be reused by the evaluate and benchmark jobs.
+int4 is packed for tinygemm (`int4_packing_format="tile_packed_to_4d"`), the int4 kernel in torch itself
+(`aten._weight_int4pack_mm`, CUDA compute capability 8.0+), and saved to safetensors. torchao 0.18's default
+packing ("plain") needs the `mslk` kernels, which come from PyTorch's own index only (PyPI's `mslk` is an
+empty 0.0.0 placeholder), so a pip install from PyPI could not run it. int4 cannot run on CPU: tinygemm's
+packing asks for a CUDA device, and the CPU route `PrototypeInt4WeightOnlyConfig` quantizes but its
+Int4OpaqueTensor cannot be written to safetensors, the only format transformers 5 saves, so the artifact
+could not be reused by the evaluate and benchmark jobs.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from typing import Any
 from .base import SAFE_LOAD, Backend, copy_tokenizer, torch_dtype
 from .shapes import check_group_size
 
-INT4_ON_CPU = ("torchao int4 needs CUDA: Int4WeightOnlyConfig requires the mslk CUDA kernels, and the CPU "
-               "packing (PrototypeInt4WeightOnlyConfig) cannot be saved to safetensors")
+INT4_ON_CPU = ("torchao int4 needs CUDA: its tinygemm kernel runs on CUDA only, and the CPU packing "
+               "(PrototypeInt4WeightOnlyConfig) cannot be saved to safetensors")
 
 
 class TorchAO(Backend):
@@ -41,7 +44,8 @@ class TorchAO(Backend):
 
         if params["bits"] == 8:
             return TorchAoConfig(ao.Int8WeightOnlyConfig())
-        return TorchAoConfig(ao.Int4WeightOnlyConfig(group_size=params["group_size"]))
+        return TorchAoConfig(ao.Int4WeightOnlyConfig(group_size=params["group_size"],
+                                                      int4_packing_format="tile_packed_to_4d"))
 
     def _dtype(self, params: dict[str, Any]):
         # the int4 CUDA kernels take bf16 activations; int8 keeps the baseline's fp32
@@ -49,7 +53,7 @@ class TorchAO(Backend):
 
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return ("torchao int8 weight-only (fp32 activations)" if params["bits"] == 8
-                else f"torchao int4 weight-only (group {params['group_size']})")
+                else f"torchao int4 weight-only (group {params['group_size']}), torch's tinygemm kernel")
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from transformers import AutoModelForCausalLM

@@ -1,0 +1,80 @@
+"""The kit's study: a random-weight model (nothing to download), the fp16 baseline and eight quantization
+methods, benchmarked at batch 1, 8 and 32, three repetitions each; no quality tasks (random weights).
+
+usage: study.py config --device cuda|cpu --model SOURCE   prints the study's YAML
+       study.py targets STUDY_YAML BATCH                   prints the benchmark records of one batch size
+"""
+
+import argparse
+import contextlib
+import sys
+
+import yaml
+
+from quantbench import config as study_config
+from quantbench import layout
+
+CALIBRATION = {"samples": 32, "sequence_length": 256}  # random token ids: the cost is what is measured
+METHODS = {
+    "fp16": {"backend": "baseline", "dtype": "float16"},
+    "bnb-int8": {"backend": "bitsandbytes", "bits": 8, "compute_dtype": "float16"},
+    "bnb-nf4": {"backend": "bitsandbytes", "bits": 4, "quant_type": "nf4", "compute_dtype": "float16"},
+    "quanto-int8": {"backend": "quanto", "bits": 8},
+    "torchao-int8": {"backend": "torchao", "bits": 8},
+    "torchao-int4": {"backend": "torchao", "bits": 4, "group_size": 64},
+    "hqq-int4": {"backend": "hqq", "bits": 4, "group_size": 64, "compute_dtype": "bfloat16"},
+    "gptq-int4": {"backend": "gptq", "bits": 4, "group_size": 64, "calibration": CALIBRATION},
+    "awq-int4": {"backend": "awq", "group_size": 64, "calibration": {**CALIBRATION, "samples": 16}},
+}
+# One call on the box: each benchmark job is a fresh process (imports, model load, idle power), so the
+# number of jobs, not the generation, sets the time. The CPU rehearsal runs fewer on a tiny model.
+BENCHMARK = {
+    "cuda": {"batch_sizes": [32, 8, 1], "prompt_tokens": 64, "new_tokens": 32, "warmup": 1, "iterations": 3,
+             "idle_seconds": 1, "cooldown_seconds": 0},
+    "cpu": {"batch_sizes": [2], "prompt_tokens": 16, "new_tokens": 4, "warmup": 1, "iterations": 2,
+            "idle_seconds": 0.2, "cooldown_seconds": 0},
+}
+
+
+def config(device: str, model: str) -> dict:
+    return {
+        "device": device,
+        "on_unsupported": "skip",  # torchao int4 on the CPU rehearsal: a skipped row that says why
+        "on_error": "skip",  # one method failing on the box leaves a failed row, not an unfinished study
+        "baseline": "fp16",
+        "models": {model.split(":", 1)[1].rsplit("/", 1)[-1].removesuffix(".json"): {"source": model}},
+        "methods": METHODS,
+        "benchmark": BENCHMARK[device],
+        "repetitions": {"benchmark": 3 if device == "cuda" else 2},
+        "energy": {"country_iso_code": "USA"},
+    }
+
+
+def targets(raw: dict, batch: int) -> list[str]:
+    """The benchmark records of one batch size, of the methods that can run here (not those skipped)."""
+    with contextlib.redirect_stdout(sys.stderr):  # amdsmi prints to stdout when imported without ROCm
+        study = study_config.load(raw)
+    return [layout.BENCH_RECORD.format(model=model, method=method, batch=batch, rep=rep)
+            for model in study.models for method in study.methods
+            for rep in range(1, study.repetitions["benchmark"] + 1)]
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    write = commands.add_parser("config")
+    write.add_argument("--device", choices=sorted(BENCHMARK), required=True)
+    write.add_argument("--model", required=True)
+    batch = commands.add_parser("targets")
+    batch.add_argument("study")
+    batch.add_argument("batch", type=int)
+    args = parser.parse_args(argv)
+    if args.command == "config":
+        print(yaml.safe_dump(config(args.device, args.model), sort_keys=False), end="")
+    else:
+        with open(args.study) as f:
+            print("\n".join(targets(yaml.safe_load(f), args.batch)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
