@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -19,6 +18,8 @@ import torch
 from quantbench import artifacts
 from quantbench.benchmark import prompt_batch
 from quantbench.tasks.data import text_path
+
+from bench_eval_speed import timed  # dev/ is the script's folder
 
 
 @torch.no_grad()
@@ -30,12 +31,6 @@ def hand_loop(model, prompts: torch.Tensor, new_tokens: int) -> torch.Tensor:
         tokens.append(out.logits[:, -1].argmax(-1))
         cache = out.past_key_values
     return torch.cat([prompts, torch.stack(tokens, 1)], 1)
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def main() -> None:
