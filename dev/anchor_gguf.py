@@ -35,10 +35,10 @@ def batched_bench() -> tuple[Path, dict[str, str]]:
 
     subprocess.run([str(ROOT / "dev" / "build-llama-tools.sh"), "llama-batched-bench"], check=True,
                    env={**os.environ, "VENV": sys.prefix})
-    tool = Path(sys.prefix) / "share" / "quantbench" / f"llama.cpp-tools-{llama_cpp.__version__}" / "bin" / \
-        "llama-batched-bench"
+    tools = Path(sys.prefix) / "share" / "quantbench" / f"llama.cpp-tools-{llama_cpp.__version__}"
+    tool = tools / "bin" / "llama-batched-bench"
     lib = Path(llama_cpp.__file__).parent / "lib"
-    env = {**os.environ, "LD_LIBRARY_PATH": str(lib)}
+    env = {**os.environ, "LD_LIBRARY_PATH": f"{tools / 'lib'}:{lib}"}
     linked = subprocess.run(["ldd", str(tool)], capture_output=True, text=True, env=env).stdout
     assert f"{lib}/libllama.so" in linked, f"llama-batched-bench does not load llama-cpp-python's libllama:\n{linked}"
     return tool, env

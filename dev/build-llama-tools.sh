@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's own tools (default: llama-batched-bench) from the sdist of the installed
 # llama-cpp-python, so they are the same llama.cpp as quantbench's GGUF runtime. The binaries are linked
-# without an rpath: run them with LD_LIBRARY_PATH set to llama_cpp's lib folder, and they use the very
-# libllama/libggml llama-cpp-python loads (dev/anchor_gguf.py does). ~7 min on 2 cores, once per version.
+# without an rpath: run them with LD_LIBRARY_PATH set to this folder's lib/ and llama_cpp's lib folder, and
+# they use the very libllama/libggml llama-cpp-python loads (dev/anchor_gguf.py does). ~7 min on 2 cores, once per version.
 # Usage: dev/build-llama-tools.sh [tool ...]     (VENV=.venv by default)
 set -euo pipefail
 VENV=${VENV:-.venv}
@@ -26,5 +26,11 @@ fi
 cmake -S "$SRC" -B "$DEST/build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_OPENSSL=OFF -DCMAKE_SKIP_BUILD_RPATH=ON > "$DEST/cmake.log"
 cmake --build "$DEST/build" --target "${missing[@]}" -j "$(nproc)" >> "$DEST/cmake.log"
-for tool in "${missing[@]}"; do cp "$DEST/build/bin/$tool" "$DEST/bin/"; done
+# a tool is a small main over lib<tool>-impl.so and libllama-common; libllama and libggml come from llama_cpp
+mkdir -p "$DEST/lib"
+cp -P "$DEST"/build/bin/libllama-common.so* "$DEST/lib/"
+for tool in "${missing[@]}"; do
+  cp "$DEST/build/bin/lib$tool-impl.so" "$DEST/lib/"
+  cp "$DEST/build/bin/$tool" "$DEST/bin/"
+done
 echo "built ${missing[*]} (llama-cpp-python $VERSION) into $DEST/bin"

@@ -5,10 +5,12 @@ import math
 import pytest
 import torch
 
+from conftest import filled
+
 from quantbench.errors import ConfigError
 from quantbench.tasks import generation
 
-TASK = {"type": "generation", "prompts": "qb_prompts", "max_new_tokens": 6, "chat_template": False}
+TASK = filled({"type": "generation", "prompts": "qb_prompts", "max_new_tokens": 6, "chat_template": False})
 
 
 def test_greedy_answers_to_every_shipped_prompt(tiny_runtime):
@@ -18,6 +20,14 @@ def test_greedy_answers_to_every_shipped_prompt(tiny_runtime):
     assert items == generation.generate(tiny_runtime, TASK)  # greedy: the same answers again
     again = tiny_runtime.model.generate(torch.tensor([items[0]["prompt_tokens"]]), max_new_tokens=6, do_sample=False)
     assert again[0, len(items[0]["prompt_tokens"]):].tolist() == items[0]["output_tokens"]
+
+
+def test_prompts_answered_together_give_each_prompt_its_own_answer(tiny_runtime):
+    """Left padding within a batch (transformers) changes no answer against one prompt at a time."""
+    alone = generation.generate(tiny_runtime, {**TASK, "batch_size": 1})
+    together = generation.generate(tiny_runtime, {**TASK, "batch_size": 8})
+    assert len({len(i["prompt_tokens"]) for i in alone}) > 1  # prompts of several lengths: padding happens
+    assert [i["output_tokens"] for i in together] == [i["output_tokens"] for i in alone]
 
 
 def test_perplexity_under_a_model_is_of_the_answer_given_its_prompt(tiny_runtime):

@@ -223,3 +223,7 @@ def test_batched_generation_equals_each_row_alone_and_transformers(f32_artifact,
         assert out.tolist() == runtime.generate(row[None], max_new_tokens=10, min_new_tokens=10)[0].tolist()
         assert out.tolist() == hf_model.generate(row[None], max_new_tokens=10, min_new_tokens=10)[0].tolist()
     assert runtime.batch_mode == "parallel"
+    ragged = [tok(text, add_special_tokens=False).input_ids for text in ("The river", "A small bird sang", "Numbers")]
+    each = runtime.generate_each(ragged, 8, batch_size=3)  # prompts of three lengths, no padding
+    assert each == runtime.generate_each(ragged, 8, batch_size=1)
+    assert each == [hf_model.generate(torch.tensor([p]), max_new_tokens=8)[0, len(p):].tolist() for p in ragged]

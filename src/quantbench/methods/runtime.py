@@ -42,6 +42,10 @@ class Runtime(ABC):
     def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
         """Greedy continuation of each (unpadded) row: the prompt followed by the new tokens."""
 
+    @abstractmethod
+    def generate_each(self, prompts: list[list[int]], max_new_tokens: int, batch_size: int) -> list[list[int]]:
+        """Greedy new tokens of prompts of any lengths, `batch_size` at a time; each ends at its first EOS."""
+
     def prefill(self, input_ids: torch.Tensor) -> None:
         """The prompt through the model as generation starts it: only the last position's logits."""
         self.forward(input_ids, logits_to_keep=1)
@@ -98,6 +102,23 @@ class TorchRuntime(Runtime):
         extra = {"min_new_tokens": min_new_tokens} if min_new_tokens else {}
         return self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new_tokens,
                                    do_sample=False, pad_token_id=self.pad_token_id, **extra)
+
+    @torch.no_grad()
+    def generate_each(self, prompts: list[list[int]], max_new_tokens: int, batch_size: int) -> list[list[int]]:
+        """Prompts padded on the left within each batch (transformers' decoder-only convention: the attention
+        mask hides the padding and positions start at each prompt's first token)."""
+        eos = self.model.generation_config.eos_token_id
+        stops = set(eos if isinstance(eos, list) else [eos]) - {None}
+        out = []
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start:start + batch_size]
+            width = max(map(len, chunk))
+            ids = torch.tensor([[self.pad_token_id] * (width - len(p)) + p for p in chunk], device=self.device)
+            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=self.device)
+            new = self.model.generate(ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                                      pad_token_id=self.pad_token_id)[:, width:].tolist()
+            out += [row[:next((i + 1 for i, t in enumerate(row) if t in stops), len(row))] for row in new]
+        return out
 
     def lm_eval(self, batch_size: int):
         from lm_eval.models.huggingface import HFLM
