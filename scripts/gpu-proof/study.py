@@ -6,7 +6,6 @@ usage: study.py config --device cuda|cpu --model SOURCE   prints the study's YAM
 """
 
 import argparse
-import contextlib
 import sys
 
 import yaml
@@ -52,8 +51,7 @@ def config(device: str, model: str) -> dict:
 
 def targets(raw: dict, batch: int) -> list[str]:
     """The benchmark records of one batch size, of the methods that can run here (not those skipped)."""
-    with contextlib.redirect_stdout(sys.stderr):  # amdsmi prints to stdout when imported without ROCm
-        study = study_config.load(raw)
+    study = study_config.load(raw)
     return [layout.BENCH_RECORD.format(model=model, method=method, batch=batch, rep=rep)
             for model in study.models for method in study.methods
             for rep in range(1, study.repetitions["benchmark"] + 1)]
