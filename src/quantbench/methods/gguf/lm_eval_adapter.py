@@ -18,10 +18,11 @@ from tqdm import tqdm
 
 
 class LlamaCppLM(TemplateLM):
-    def __init__(self, model):
-        """`model`: the variant's LlamaCppRuntime."""
+    def __init__(self, model, batch_size: int):
+        """`model`: the variant's LlamaCppRuntime; `batch_size`: requests scored together."""
         super().__init__()
         self.model = model
+        self.batch_size = batch_size
         self.tokenizer = model.tokenizer
         self.max_length = min(model.n_ctx, model.n_ctx_train)  # HFLM stops at the trained context too
 
@@ -42,21 +43,37 @@ class LlamaCppLM(TemplateLM):
     def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
         """(sum of log p(continuation | context), whether greedy decoding yields the continuation).
 
-        Requests are scored in token order, so consecutive ones share their context in llama.cpp's cache.
+        Requests are scored `batch_size` at a time, longest first, each as its own sequence of one llama_batch
+        (at most llama.cpp's n_batch tokens), with logits kept only where a continuation token is predicted.
         """
-        order = sorted(range(len(requests)), key=lambda i: requests[i][1] + requests[i][2])
+        windows = [(context + continuation)[-(self.max_length + 1):][:-1] for _, context, continuation in requests]
+        order = sorted(range(len(requests)), key=lambda i: -len(windows[i]))
         answers: list[tuple[float, bool] | None] = [None] * len(requests)
-        for i in tqdm(order, desc="llama.cpp loglikelihood", disable=disable_tqdm):
-            key, context, continuation = requests[i]
-            tokens = (context + continuation)[-(self.max_length + 1):][:-1]
-            logits = torch.from_numpy(self.model.logits(tokens)[-len(continuation):])
-            target = torch.tensor(continuation)
-            logprobs = torch.log_softmax(logits, dim=-1).gather(1, target[:, None])
-            answer = (float(logprobs.sum()), bool((logits.argmax(dim=-1) == target).all()))
-            answers[i] = answer
-            if key is not None:
-                self.cache_hook.add_partial("loglikelihood", key, answer)
+        with tqdm(total=len(requests), desc="llama.cpp loglikelihood", disable=disable_tqdm) as progress:
+            for group in self._groups(order, windows):
+                rows = [(windows[i], len(requests[i][2])) for i in group]
+                for i, logits in zip(group, self.model.decoder(len(rows), len(rows[0][0])).score(rows)):
+                    key, _, continuation = requests[i]
+                    logits, target = torch.from_numpy(logits), torch.tensor(continuation)
+                    logprobs = torch.log_softmax(logits, dim=-1).gather(1, target[:, None])
+                    answers[i] = (float(logprobs.sum()), bool((logits.argmax(dim=-1) == target).all()))
+                    if key is not None:
+                        self.cache_hook.add_partial("loglikelihood", key, answers[i])
+                progress.update(len(group))
         return answers
+
+    def _groups(self, order: list[int], windows: list[list[int]]):
+        """Consecutive requests of `order`, at most batch_size of them and llama.cpp's n_batch tokens together
+        (a longer single request is a batch of its own)."""
+        group, tokens = [], 0
+        for i in order:
+            if group and (len(group) == self.batch_size or tokens + len(windows[i]) > self.model.batch_tokens):
+                yield group
+                group, tokens = [], 0
+            group.append(i)
+            tokens += len(windows[i])
+        if group:
+            yield group
 
     def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
         totals = []

@@ -2,11 +2,11 @@
 
 Perplexity, generation and the benchmark call every variant through the same Runtime operations, so
 every backend is measured by the same code. Two llama.cpp contexts share the loaded model:
-- scoring (forward, lm-eval) uses llama-cpp-python's `Llama` with every position's logits kept, one
-  sequence at a time, reusing the cache for shared prefixes;
-- generation (prefill, generate) runs the way llama.cpp serves and benchmarks itself
-  (llama-batched-bench): one `llama_batch` per step holding every row as its own sequence, logits
-  only where a token is picked (`batch_mode = "parallel"`).
+- a forward pass (perplexity) and lm-eval's generate_until use llama-cpp-python's `Llama` with every
+  position's logits kept, one sequence at a time, reusing the cache for shared prefixes;
+- generation (prefill, generate) and lm-eval's log-likelihoods run the way llama.cpp serves and
+  benchmarks itself (llama-batched-bench): one `llama_batch` holding every row as its own sequence,
+  logits only where they are used (`batch_mode = "parallel"`).
 
 Token ids come from the artifact's Hugging Face tokenizer; llama.cpp's own tokenizer matches it
 for the models we convert (DESIGN.md), and using one tokenizer keeps every backend's inputs equal.
@@ -79,6 +79,11 @@ class LlamaCppRuntime(Runtime):
     def vocab_size(self) -> int:
         return self.llm.n_vocab()
 
+    @property
+    def batch_tokens(self) -> int:
+        """Tokens one llama_batch of the generation context holds (llama-batched-bench's default n_batch)."""
+        return BatchedDecoder.N_BATCH
+
     def decoder(self, rows: int, tokens: int) -> "BatchedDecoder":
         """A generation context holding `rows` sequences of up to `tokens` tokens (kept while it fits)."""
         if self._decoder is None or not self._decoder.fits(rows, tokens):
@@ -133,7 +138,7 @@ class LlamaCppRuntime(Runtime):
     def lm_eval(self, batch_size: int):
         from .lm_eval_adapter import LlamaCppLM
 
-        return LlamaCppLM(self)  # one sequence at a time; shared contexts come from its cache
+        return LlamaCppLM(self, batch_size)
 
     def close(self) -> None:
         if self._decoder is not None:
@@ -158,7 +163,7 @@ class BatchedDecoder:
         self.rows, self.tokens = rows, tokens
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = context_size(rows, tokens)
-        params.n_batch, params.n_ubatch = self.N_BATCH, self.N_UBATCH
+        params.n_batch, params.n_ubatch = max(self.N_BATCH, tokens), self.N_UBATCH  # a longer row is one batch
         params.n_seq_max = rows
         params.n_threads = params.n_threads_batch = threads
         self.ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
@@ -167,7 +172,7 @@ class BatchedDecoder:
         self.n_vocab = llm.n_vocab()
 
     def fits(self, rows: int, tokens: int) -> bool:
-        return rows == self.rows and tokens <= self.tokens
+        return rows <= self.rows and tokens <= self.tokens
 
     def decode(self, tokens: list[tuple[int, int, int, bool]]) -> None:
         """One llama_batch of (token, position, sequence, keep logits) entries."""
@@ -190,6 +195,18 @@ class BatchedDecoder:
         llama_cpp.llama_memory_clear(self.ctx.memory, True)
         self.decode([(token, position, j, position == len(row) - 1)
                      for j, row in enumerate(rows) for position, token in enumerate(row)])
+
+    def score(self, rows: list[tuple[list[int], int]]) -> list[np.ndarray]:
+        """Each row's (tokens, keep) in one batch from an empty cache: the logits of its last `keep` positions."""
+        import llama_cpp
+
+        llama_cpp.llama_memory_clear(self.ctx.memory, True)
+        entries, kept = [], []
+        for j, (tokens, keep) in enumerate(rows):
+            kept.append(range(len(entries) + len(tokens) - keep, len(entries) + len(tokens)))
+            entries += [(token, position, j, position >= len(tokens) - keep) for position, token in enumerate(tokens)]
+        self.decode(entries)
+        return [np.stack([self.logits(i) for i in indices]) for indices in kept]
 
     def logits(self, i: int) -> np.ndarray:
         """The logits of the batch's i-th requested output (a view the next decode overwrites)."""
