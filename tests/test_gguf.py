@@ -106,7 +106,7 @@ def test_gguf_quantize_reload_in_fresh_process(kind, gguf_artifacts, hf_model, t
     assert sum(info["details"]["tensor_types"][t] for t in TYPES[kind][0]) >= 14  # 2 layers x 7 matrices
 
     reference = hf_model.forward(torch.tensor(INPUT_IDS))
-    logits = reload_logits_in_fresh_process(artifact, tmp_path)
+    logits = reload_logits_in_fresh_process(artifact, tmp_path, "cpu")
     low, high = TYPES[kind][1]
     error = ((logits - reference).norm() / reference.norm()).item()
     assert low <= error <= high, f"{kind}: relative logit error {error:.2e} outside [{low}, {high}]"

@@ -130,7 +130,7 @@ def test_tweeteval_head_fits_the_train_split_and_scores_the_test_split_of_a_mirr
 
 def test_runtime_without_hidden_states_is_refused_with_the_reason(results, tiny_model):
     class NoHiddenStates(Runtime):  # as llama.cpp's: logits, no hidden states
-        forward = generate = lm_eval = None
+        forward = generate = generate_each = lm_eval = vocab_size = None
 
     runtime = NoHiddenStates(AutoTokenizer.from_pretrained(tiny_model), "cpu")
     details = jobs.read_prepared(results / "head")["details"]
@@ -170,7 +170,10 @@ def test_workflow_fits_one_head_per_model_and_scores_every_method_with_it(tiny_m
     study["tasks"]["head"] = {"type": "classification_head", "data": "qb_sentiment", "eval_items": 20}
     (workdir / "two-models.yaml").write_text(yaml.safe_dump(study))
     planned = planned_jobs(workdir, workdir / "two-models.yaml")
-    assert planned["prepare_task"] == 2  # one per model, not per method or repetition
+    prepared_types = {"classification_head", "perplexity"}  # the head, and the divergence reference
+    assert {t["type"] for t in study["tasks"].values()} & prepared_types == prepared_types
+    # one per model and preparing task, not per method or repetition
+    assert planned["prepare_task"] == 2 * sum(t["type"] in prepared_types for t in study["tasks"].values())
     assert planned["evaluate"] == 2 * len(METHODS) * len(study["tasks"])
 
     # Run it for real (the baseline only; test_quantized_variant_... covers a variant in-process): the head is

@@ -8,15 +8,15 @@ from quantbench.tasks.perplexity import token_perplexity
 
 
 @pytest.fixture(scope="module")
-def model_and_text(tiny_runtime):
+def model_and_ids(tiny_runtime):
     tok = tiny_runtime.tokenizer
     text = data_file("perplexity.txt").read_text()[:1500]
-    return tiny_runtime, text, tok(text, add_special_tokens=False).input_ids
+    return tiny_runtime, tok(text, add_special_tokens=False).input_ids
 
 
-def test_full_context_equals_transformers_loss(model_and_text):
-    runtime, text, ids = model_and_text
-    result = token_perplexity(runtime, text, context=1024, stride=1024)
+def test_full_context_equals_transformers_loss(model_and_ids):
+    runtime, ids = model_and_ids
+    result = token_perplexity(runtime, ids, context=1024, stride=1024)
     ids_t = torch.tensor([ids])
     with torch.no_grad():
         expected = math.exp(runtime.model(ids_t, labels=ids_t).loss.item())
@@ -25,13 +25,13 @@ def test_full_context_equals_transformers_loss(model_and_text):
 
 
 @pytest.mark.parametrize("context,stride", [(64, 32), (100, 7), (50, 49)])
-def test_every_token_scored_exactly_once(model_and_text, context, stride):
-    runtime, text, ids = model_and_text
-    assert token_perplexity(runtime, text, context, stride)["tokens_scored"] == len(ids) - 1
+def test_every_token_scored_exactly_once(model_and_ids, context, stride):
+    runtime, ids = model_and_ids
+    assert token_perplexity(runtime, ids, context, stride)["tokens_scored"] == len(ids) - 1
 
 
-def test_disjoint_windows_match_a_hand_loop(model_and_text):
-    runtime, text, ids = model_and_text
+def test_disjoint_windows_match_a_hand_loop(model_and_ids):
+    runtime, ids = model_and_ids
     nll, n = 0.0, 0
     with torch.no_grad():
         for begin in range(0, len(ids), 64):
@@ -41,6 +41,6 @@ def test_disjoint_windows_match_a_hand_loop(model_and_text):
             lp = torch.log_softmax(runtime.model(window).logits[0, :-1], -1)
             nll -= lp.gather(1, window[0, 1:, None]).sum().item()
             n += window.shape[1] - 1
-    result = token_perplexity(runtime, text, 64, 64)
+    result = token_perplexity(runtime, ids, 64, 64)
     assert result["tokens_scored"] == n
     assert result["perplexity_token"] == pytest.approx(math.exp(nll / n), rel=1e-5)

@@ -24,9 +24,10 @@ from workflow_runner import CLEAN_ENV, DETERMINISTIC, METHODS, REPO, snakemake
 
 PROFILE = REPO / "profiles" / "slurm"
 TARGET = "results/tables/runs.csv"
-GPU_RULES = ("quantize", "evaluate", "benchmark")
-# One fetch, then per method one quantize, one evaluation and one benchmark, then aggregate.
-EXPECTED_JOBS = {"fetch_model": 1, "quantize": 2, "evaluate": 2, "benchmark": 2, "aggregate": 1}
+GPU_RULES = ("quantize", "prepare_task", "evaluate", "benchmark")
+# One fetch, then per method one quantize, one evaluation and one benchmark, the baseline's divergence
+# reference prepared once, then aggregate.
+EXPECTED_JOBS = {"fetch_model": 1, "quantize": 2, "prepare_task": 1, "evaluate": 2, "benchmark": 2, "aggregate": 1}
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def cluster(tmp_path_factory):
 
 
 def write_small_study(workdir: Path, model: Path) -> Path:
-    """Two methods, one perplexity task, one batch size, one repetition: 8 jobs, each a fresh snakemake."""
+    """Two methods, one perplexity task, one batch size, one repetition: 9 jobs, each a fresh snakemake."""
     config = {
         "baseline": "fp32",
         "models": {"tiny": {"source": f"path:{model}"}},

@@ -89,4 +89,4 @@ def test_a_new_task_type_runs_through_the_dag(tiny_model, tmp_path):
     assert len(pd.read_csv(workdir / "results/tables/items.csv")) == 2 * 63
     stats = pd.read_csv(workdir / "results/analysis/stats.csv")
     assert "next" in set(stats[stats.test == "mcnemar_exact"].group)  # items paired like any choice task
-    assert ">next</th>" in (workdir / "results/report.html").read_text()  # in the quality table
+    assert ">next (accuracy, 95% CI)</th>" in (workdir / "results/report.html").read_text()  # in the quality table
