@@ -5,7 +5,7 @@ import sys
 
 from snakemake.exceptions import WorkflowError
 
-from quantbench import layout
+from quantbench import layout, sources
 from quantbench.config import check_file, load
 from quantbench.errors import ConfigError
 from quantbench.figures import CAPTIONS

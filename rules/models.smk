@@ -5,7 +5,7 @@ rule fetch_model:
         source=lambda wc: STUDY.models[wc.model]["source"],
         device=DEVICE,  # where a random: model's weights are drawn
     resources:
-        gpu=1,
+        gpu=lambda wc: int(sources.is_random(STUDY.models[wc.model]["source"])),  # drawn on the GPU; downloads need none
     conda:
         "../envs/quantbench.yaml"
     log:
