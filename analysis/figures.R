@@ -74,9 +74,13 @@ bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subti
                        plot.subtitle = element_text(size = 8))
   if (values) p <- p + geom_text(aes(label = signif(value, 3)), position = dodge, vjust = -0.3, size = 2.5)
   several <- !is.null(agg$measure) && length(unique(agg$measure)) > 1
-  p <- p + if (several) facet_grid(measure ~ model, scales = "free_y") else facet_wrap(~ model, scales = "free_y")
+  p <- p + if (several) {
+    facet_grid(measure ~ model, scales = "free_y", labeller = labeller(measure = label_wrap_gen(22)))
+  } else {
+    facet_wrap(~ model, scales = "free_y")
+  }
   models <- length(unique(agg$model))
-  bars <- length(unique(agg[[x]])) * length(unique(agg$method))
+  bars <- nrow(unique(agg[, unique(c(x, "method"))]))  # per model: x groups times methods (once when x is method)
   save_both(p, stem, max(8, 2 + models * max(3, 0.35 * bars)), if (several) 6.5 else 4.5)
 }
 
@@ -92,7 +96,7 @@ accuracy_figure <- function(runs, stem) {
     s <- summarise_runs(ev, paste0("accuracy_ci_", bound), by)
     agg[[bound]] <- if (is.null(s)) NA_real_ else s$value[match(do.call(paste, agg[by]), do.call(paste, s[by]))]
   }
-  metrics <- unique(na.omit(ev$metric))
+  metrics <- unique(ev$metric[!is.na(ev$metric) & nzchar(ev$metric)])  # read.csv reads a missing string as ""
   bar_figure(agg, runs, "task", title, "accuracy", stem,
              subtitle = paste0("whiskers: 95% Wilson interval; per-item metric: ", paste(metrics, collapse = ", ")))
 }
@@ -167,10 +171,13 @@ speed_figure <- function(runs, stem) {
     bound$method <- factor(bound$method, levels = levels(agg$method))
     p <- p + geom_line(data = bound, linetype = "dashed", alpha = 0.6)
   }
+  # log y: the bounds lie one to two orders of magnitude above the measured rates on a CPU
   p <- p + scale_x_continuous(trans = "log2", breaks = sort(unique(agg$batch_size))) +
+    scale_y_log10() +
     facet_grid(measure ~ model, scales = "free_y") +
     labs(x = "batch size", y = NULL, colour = "method", title = title,
-         subtitle = "dashed: the decode rate memory bandwidth allows (batch x bandwidth / weight bytes per step)") +
+         subtitle = paste("log scales; dashed: the decode rate memory bandwidth allows",
+                          "(batch x bandwidth / weight bytes per step)")) +
     guides(colour = method_legend(agg$method)) +
     theme_bw() + theme(legend.position = "bottom", plot.subtitle = element_text(size = 8))
   save_both(p, stem, max(8, 2 + 3.5 * length(unique(agg$model))), 7.5)
