@@ -130,7 +130,7 @@ def test_tweeteval_head_fits_the_train_split_and_scores_the_test_split_of_a_mirr
 
 def test_runtime_without_hidden_states_is_refused_with_the_reason(results, tiny_model):
     class NoHiddenStates(Runtime):  # as llama.cpp's: logits, no hidden states
-        forward = generate = generate_each = lm_eval = vocab_size = None
+        forward = generate = generate_batch = lm_eval = vocab_size = None
 
     runtime = NoHiddenStates(AutoTokenizer.from_pretrained(tiny_model), "cpu")
     details = jobs.read_prepared(results / "head")["details"]

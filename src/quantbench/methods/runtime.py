@@ -42,9 +42,16 @@ class Runtime(ABC):
     def generate(self, input_ids: torch.Tensor, *, max_new_tokens: int, min_new_tokens: int = 0) -> torch.Tensor:
         """Greedy continuation of each (unpadded) row: the prompt followed by the new tokens."""
 
-    @abstractmethod
     def generate_each(self, prompts: list[list[int]], max_new_tokens: int, batch_size: int) -> list[list[int]]:
         """Greedy new tokens of prompts of any lengths, `batch_size` at a time; each ends at its first EOS."""
+        out = []
+        for start in range(0, len(prompts), batch_size):
+            out += self.generate_batch(prompts[start:start + batch_size], max_new_tokens)
+        return out
+
+    @abstractmethod
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        """Greedy new tokens of one batch of prompts of any lengths; each ends at its first EOS."""
 
     def prefill(self, input_ids: torch.Tensor) -> None:
         """The prompt through the model as generation starts it: only the last position's logits."""
@@ -104,21 +111,17 @@ class TorchRuntime(Runtime):
                                    do_sample=False, pad_token_id=self.pad_token_id, **extra)
 
     @torch.no_grad()
-    def generate_each(self, prompts: list[list[int]], max_new_tokens: int, batch_size: int) -> list[list[int]]:
-        """Prompts padded on the left within each batch (transformers' decoder-only convention: the attention
-        mask hides the padding and positions start at each prompt's first token)."""
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        """Prompts padded on the left (transformers' decoder-only convention: the attention mask hides the
+        padding and positions start at each prompt's first token)."""
         eos = self.model.generation_config.eos_token_id
         stops = set(eos if isinstance(eos, list) else [eos]) - {None}
-        out = []
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start:start + batch_size]
-            width = max(map(len, chunk))
-            ids = torch.tensor([[self.pad_token_id] * (width - len(p)) + p for p in chunk], device=self.device)
-            mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk], device=self.device)
-            new = self.model.generate(ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                                      pad_token_id=self.pad_token_id)[:, width:].tolist()
-            out += [row[:next((i + 1 for i, t in enumerate(row) if t in stops), len(row))] for row in new]
-        return out
+        width = max(map(len, prompts))
+        ids = torch.tensor([[self.pad_token_id] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
+        new = self.model.generate(ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                                  pad_token_id=self.pad_token_id)[:, width:].tolist()
+        return [row[:next((i + 1 for i, t in enumerate(row) if t in stops), len(row))] for row in new]
 
     def lm_eval(self, batch_size: int):
         from lm_eval.models.huggingface import HFLM

@@ -105,14 +105,10 @@ class LlamaCppRuntime(Runtime):
         width = max(map(len, out))
         return torch.tensor([r + [self.eos_token_id] * (width - len(r)) for r in out])
 
-    def generate_each(self, prompts: list[list[int]], max_new_tokens: int, batch_size: int) -> list[list[int]]:
-        """Each prompt its own sequence of one llama_batch, `batch_size` at a time: no padding at all."""
-        out = []
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start:start + batch_size]
-            decoder = self.decoder(len(chunk), max(map(len, chunk)) + max_new_tokens)
-            out += [row[len(p):] for p, row in zip(chunk, decoder.generate(chunk, max_new_tokens, 0, self.eos_token_id))]
-        return out
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int) -> list[list[int]]:
+        """Each prompt its own sequence of one llama_batch: no padding at all."""
+        decoder = self.decoder(len(prompts), max(map(len, prompts)) + max_new_tokens)
+        return [row[len(p):] for p, row in zip(prompts, decoder.generate(prompts, max_new_tokens, 0, self.eos_token_id))]
 
     def sync(self) -> None:
         import llama_cpp
