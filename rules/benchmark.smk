@@ -1,10 +1,12 @@
 rule benchmark:
+    # Every batch size of one variant and repetition in one fresh process (one load, one import of the
+    # libraries); each repetition is its own process, so the spread over repetitions includes loading.
     input:
         artifact=layout.ARTIFACT,
     output:
-        record=layout.BENCH_RECORD,
+        records=expand(layout.BENCH_RECORD, batch=STUDY.benchmark["batch_sizes"], allow_missing=True),
     params:
-        settings=BENCH_SETTINGS,
+        settings=STUDY.benchmark,  # on_error is read by the jobs themselves: changing it reruns nothing measured
         device=DEVICE,
         country=COUNTRY,
     threads: TORCH_THREADS
@@ -13,6 +15,6 @@ rule benchmark:
     conda:
         backend_env
     log:
-        f"{layout.LOGS}/benchmark/{{model}}/{{method}}/bs{{batch}}/{{rep}}.log",
+        f"{layout.LOGS}/benchmark/{{model}}/{{method}}/{{rep}}.log",
     script:
         "../workflow/scripts/benchmark.py"

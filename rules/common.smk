@@ -9,6 +9,7 @@ from quantbench import layout, sources
 from quantbench.config import check_file, load
 from quantbench.errors import ConfigError
 from quantbench.figures import CAPTIONS
+from quantbench.jobs import plan_evaluation
 from quantbench.tasks import get_task_type
 
 try:
@@ -25,9 +26,6 @@ if workflow.is_main_process:  # once per study, not again in each job
     for name, task in STUDY.tasks.items():
         print(f"  {name}: {get_task_type(task['type']).describe(task)}", file=sys.stderr)
 DEVICE = STUDY.settings["device"]
-# What one benchmark job measures with; the list of batch sizes is not part of it (adding a batch
-# size must not rerun the others). on_error is read by the jobs themselves for the same reason.
-BENCH_SETTINGS = {k: v for k, v in STUDY.benchmark.items() if k != "batch_sizes"}
 COUNTRY = STUDY.settings["energy"]["country_iso_code"]
 # Torch jobs take every core they are given, so measured jobs never share the CPU.
 TORCH_THREADS = STUDY.settings.get("threads") or workflow.cores
@@ -44,7 +42,6 @@ wildcard_constraints:
     method=_alternatives(STUDY.methods),
     task=_alternatives(STUDY.tasks),
     rep=r"\d+",
-    batch=r"\d+",
 
 
 def method_params(wildcards):
@@ -52,27 +49,19 @@ def method_params(wildcards):
     return {"name": m.name, "backend": m.backend, "params": m.params}
 
 
-def task_type(wildcards):
-    return get_task_type(STUDY.tasks[wildcards.task]["type"])
-
-
-def task_data(wildcards):
-    """Local files the task reads (mirrors, path: texts): editing one reruns its evaluations."""
-    return task_type(wildcards).data_files(STUDY.tasks[wildcards.task])
-
-
-def prepared_input(wildcards):
-    """What the task type prepares once per model on the baseline (rule prepare_task), if anything."""
-    return [layout.PREPARED.format(**wildcards)] if task_type(wildcards).prepares else []
-
-
-def baseline_input(wildcards):
-    """The baseline's artifact and item log of the same task and repetition, for task types that compare
-    a variant with the baseline (the baseline's own evaluation needs none)."""
-    if not task_type(wildcards).compares_with_baseline or wildcards.method == BASELINE:
-        return []
-    ids = {**wildcards, "method": BASELINE}
-    return [layout.ARTIFACT.format(**ids), layout.EVAL_ITEMS.format(**ids)]
+def evaluate_inputs(wildcards):
+    """An evaluate job's inputs: the variant; what its task types prepared on the baseline; the baseline's
+    artifact and item logs for task types that compare with it; the local files the tasks read (mirrors,
+    path: texts), so that editing one reruns the evaluations."""
+    runs = plan_evaluation(STUDY.tasks, model=wildcards.model, method=wildcards.method, rep=wildcards.rep,
+                           baseline=BASELINE)
+    compared = [str(r.baseline_items) for r in runs if r.baseline_items]
+    return {
+        "artifact": layout.ARTIFACT.format(**wildcards),
+        "prepared": [str(r.prepared) for r in runs if r.prepared],
+        "baseline": [layout.ARTIFACT.format(model=wildcards.model, method=BASELINE)] + compared if compared else [],
+        "data": [f for r in runs for f in get_task_type(r.task["type"]).data_files(r.task)],
+    }
 
 
 def artifacts():

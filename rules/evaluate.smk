@@ -18,16 +18,17 @@ rule prepare_task:
 
 
 rule evaluate:
+    # Every task of one variant and repetition in one job: one model load, one import of the libraries.
+    # Changing or adding a task reruns the variant's evaluations (each evaluation is minutes at most; a load
+    # of the libraries and the model per task cost more than the tasks on a small model).
     input:
-        artifact=layout.ARTIFACT,
-        prepared=prepared_input,
-        baseline=baseline_input,
-        data=task_data,
+        unpack(evaluate_inputs),
     output:
-        record=layout.EVAL_RECORD,
-        item_log=layout.EVAL_ITEMS,
+        records=expand(layout.EVAL_RECORD, task=STUDY.tasks, allow_missing=True),
+        item_logs=expand(layout.EVAL_ITEMS, task=STUDY.tasks, allow_missing=True),
     params:
-        task=lambda wc: STUDY.tasks[wc.task],
+        tasks=STUDY.tasks,
+        baseline=BASELINE,
         device=DEVICE,
         country=COUNTRY,
     threads: TORCH_THREADS
@@ -36,6 +37,6 @@ rule evaluate:
     conda:
         backend_env
     log:
-        f"{layout.LOGS}/evaluate/{{model}}/{{method}}/{{task}}/{{rep}}.log",
+        f"{layout.LOGS}/evaluate/{{model}}/{{method}}/{{rep}}.log",
     script:
         "../workflow/scripts/evaluate.py"

@@ -42,7 +42,7 @@ def test_skip_records_the_failure_and_downstream_jobs_say_why(tiny_model_folder,
 
     runs, _ = aggregate.build(aggregate.rows([artifact], [record], []), [])
     assert set(runs.status) == {"failed"}
-    assert runs.set_index("run_id").loc["tiny/fp32/ppl/1", "error"].startswith("evaluate tiny/fp32/ppl/1 failed")
+    assert runs.set_index("run_id").loc["tiny/fp32/ppl/1", "error"].startswith("loading tiny/fp32 to evaluate it failed")
 
 
 def test_missing_backend_package_at_run_time(tiny_model_folder, tmp_path, monkeypatch):
@@ -91,3 +91,23 @@ def test_explain_names_common_faults():
     assert explain(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried 4 GB")).startswith("out of memory")
     assert explain(ModuleNotFoundError("No module named 'gptqmodel'")).startswith("a package is missing")
     assert explain(ValueError("bad")) == "ValueError: bad"
+
+
+def test_one_failing_task_of_an_evaluate_job(tiny_model_folder, tmp_path):
+    """An evaluate job runs every task of a variant: with skip, a task that fails is a failed row and the
+    others are scored; with error, the job stops."""
+    artifact = tmp_path / "quantized/fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cpu", country="USA")
+    broken = {**TASK, "text": "qb_no_such_text"}
+    runs = [jobs.TaskRun(name, task, tmp_path / f"{name}.json", tmp_path / f"{name}.items.jsonl")
+            for name, task in (("broken", broken), ("ppl", TASK))]
+    ids = {"model": "tiny", "method": "fp32", "rep": 1}
+    with pytest.raises(Exception, match="qb_no_such_text"):
+        jobs.evaluate_tasks(artifact, runs, ids=ids, device="cpu", country="USA")
+    assert not (tmp_path / "ppl.json").exists()
+
+    jobs.evaluate_tasks(artifact, runs, ids=ids, device="cpu", country="USA", on_error="skip")
+    failed, scored = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("broken", "ppl"))
+    assert failed["status"] == "failed" and failed["run_id"] == "tiny/fp32/broken/1"
+    assert failed["error"].startswith("evaluate tiny/fp32/broken/1 failed") and "qb_no_such_text" in failed["error"]
+    assert scored["status"] == "ok" and scored["metrics"]["perplexity_token"] > 1

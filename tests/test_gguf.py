@@ -163,8 +163,8 @@ def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
 
     settings = {"prompt_tokens": 16, "new_tokens": 4, "warmup": 0, "iterations": 2, "idle_seconds": 0,
                 "cooldown_seconds": 0}
-    jobs.run_benchmark(f32_artifact, tmp_path / "bench.json", ids={"model": "tiny", "method": "gguf-F32",
-                       "batch_size": 2, "rep": 1}, settings=settings, device="cpu", country="USA")
+    jobs.run_benchmark(f32_artifact, {2: tmp_path / "bench.json"}, ids={"model": "tiny", "method": "gguf-F32", "rep": 1},
+                       settings=settings, device="cpu", country="USA")
     metrics = json.loads((tmp_path / "bench.json").read_text())["metrics"]
     assert metrics["batch_mode"] == "parallel" and metrics["throughput_tokens_per_s"] > 0
 

@@ -174,7 +174,7 @@ def test_workflow_fits_one_head_per_model_and_scores_every_method_with_it(tiny_m
     assert {t["type"] for t in study["tasks"].values()} & prepared_types == prepared_types
     # one per model and preparing task, not per method or repetition
     assert planned["prepare_task"] == 2 * sum(t["type"] in prepared_types for t in study["tasks"].values())
-    assert planned["evaluate"] == 2 * len(METHODS) * len(study["tasks"])
+    assert planned["evaluate"] == 2 * len(METHODS)  # one job per variant runs all its tasks
 
     # Run it for real (the baseline only; test_quantized_variant_... covers a variant in-process): the head is
     # fitted by its own job, passed to evaluate, recorded by checksum, and a rerun redoes nothing.

@@ -22,8 +22,8 @@ def expected_jobs(study: dict) -> dict[str, int]:
         "fetch_model": models,
         "quantize": models * methods,
         **({"prepare_task": models * prepared} if prepared else {}),  # once per model, shared by every method
-        "evaluate": models * methods * len(study["tasks"]) * reps["evaluate"],
-        "benchmark": models * methods * len(study["benchmark"]["batch_sizes"]) * reps["benchmark"],
+        "evaluate": models * methods * reps["evaluate"],  # one job per variant and repetition runs every task
+        "benchmark": models * methods * reps["benchmark"],  # one job per variant and repetition: every batch size
         "aggregate": 1, "analyze": 1, "figures": 1, "report": 1, "all": 1,
     }
 

@@ -64,15 +64,23 @@ def test_second_run_does_nothing(study):
 
 
 def test_changes_rerun_only_what_they_affect(study):
-    """A new batch size adds its benchmark jobs only; the error policy reruns nothing measured."""
+    """A new batch size reruns the benchmarks only, a new task the evaluations only (a job measures every batch
+    size, or runs every task, of one variant and repetition); the error policy reruns nothing measured."""
     workdir, _ = study
     config = yaml.safe_load((workdir / "study.yaml").read_text())
     config["benchmark"]["batch_sizes"].append(3)
     config["on_error"] = "skip"
     (workdir / "changed.yaml").write_text(yaml.safe_dump(config))
     jobs = planned_jobs(workdir, workdir / "changed.yaml")
-    assert jobs["benchmark"] == 4 * 1 * 2  # methods x new batch size x repetitions
+    assert jobs["benchmark"] == 4 * 2  # methods x repetitions
     assert not {"fetch_model", "quantize", "prepare_task", "evaluate"} & set(jobs)
+
+    config = yaml.safe_load((workdir / "study.yaml").read_text())
+    config["tasks"]["sentiment-again"] = config["tasks"]["sentiment"]
+    (workdir / "changed.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(workdir, workdir / "changed.yaml")
+    assert jobs["evaluate"] == 4  # methods x repetitions
+    assert not {"fetch_model", "quantize", "prepare_task", "benchmark"} & set(jobs)
 
 
 def test_a_second_study_in_the_same_folder_has_its_own_table(study, tmp_path):

@@ -75,8 +75,8 @@ def test_quantize_and_benchmark_a_random_model(random_model, tmp_path, method):
                   method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)})
     settings = {"prompt_tokens": 8, "new_tokens": 3, "warmup": 0, "iterations": 2, "idle_seconds": 0,
                 "cooldown_seconds": 0}
-    jobs.run_benchmark(artifact, tmp_path / "bench.json", ids={"model": "m", "method": method, "batch_size": 2,
-                       "rep": 1}, settings=settings, device="cpu", country="USA")
+    jobs.run_benchmark(artifact, {2: tmp_path / "bench.json"}, ids={"model": "m", "method": method, "rep": 1},
+                       settings=settings, device="cpu", country="USA")
     record = json.loads((tmp_path / "bench.json").read_text())
     assert record["status"] == "ok" and record["weights"] == "random"
     assert record["metrics"]["throughput_tokens_per_s"] > 0 and record["metrics"]["bandwidth_bound_tokens_per_s"] > 0
@@ -87,4 +87,4 @@ def test_a_benchmark_only_study_plans_no_evaluation(tmp_path):
                                                          "methods": {"fp32": METHODS["fp32"],
                                                                      "bnb-int8": METHODS["bnb-int8"]}}))
     jobs_ = planned_jobs(tmp_path, tmp_path / "study.yaml")
-    assert jobs_["quantize"] == 2 and jobs_["benchmark"] == 2 * 2 * 3 and "evaluate" not in jobs_
+    assert jobs_["quantize"] == 2 and jobs_["benchmark"] == 2 * 3 and "evaluate" not in jobs_  # methods x repetitions

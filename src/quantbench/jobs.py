@@ -7,10 +7,11 @@ import logging
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import artifacts, atomic, benchmark, records, sources
+from . import artifacts, atomic, benchmark, layout, records, sources
 from .checksums import folder_checksums, verify
 from .devices import resolve_device
 from .energy import EnergyMeter
@@ -78,7 +79,7 @@ class _LoadedRun:
         return records.ok(kind, ids, device=self.device, packages=get_backend(self.info["backend"]).packages,
                           metrics={"size_bytes": self.info["size_bytes"], "load_time_s": self.load_time_s, **metrics},
                           backend=self.info["backend"], bits=self.info["bits"], weights=self.info.get("weights", "pretrained"),
-                          started=self.started, **fields)
+                          **{"started": self.started, **fields})
 
 
 def prepare_task(artifact: Path, out: Path, *, ids: dict[str, Any], task: dict[str, Any], device: str,
@@ -110,57 +111,126 @@ def read_prepared(folder: Path) -> dict[str, Any]:
     return record
 
 
+@dataclass
+class TaskRun:
+    """One task of an evaluate job: its config, where its record and item log go, and what it reads besides
+    the variant (its prepared folder; the baseline's item log of the same task and repetition)."""
+
+    name: str
+    task: dict[str, Any]
+    record: Path
+    items: Path
+    prepared: Path | None = None
+    baseline_items: Path | None = None
+
+
+def plan_evaluation(tasks: dict[str, dict[str, Any]], *, model: str, method: str, rep: int | str,
+                    baseline: str) -> list[TaskRun]:
+    """The tasks one evaluate job runs, with the paths the rule declares (rules/evaluate.smk reads this too)."""
+    runs = []
+    for name, task in tasks.items():
+        kind, ids = get_task_type(task["type"]), {"model": model, "method": method, "task": name, "rep": rep}
+        compares = kind.compares_with_baseline and method != baseline
+        runs.append(TaskRun(name, task, Path(layout.EVAL_RECORD.format(**ids)), Path(layout.EVAL_ITEMS.format(**ids)),
+                            prepared=Path(layout.PREPARED.format(**ids)) if kind.prepares else None,
+                            baseline_items=Path(layout.EVAL_ITEMS.format(**{**ids, "method": baseline}))
+                            if compares else None))
+    return runs
+
+
+def evaluate_tasks(artifact: Path, runs: list[TaskRun], *, ids: dict[str, Any], device: str, country: str,
+                   on_error: str = "error", baseline_artifact: Path | None = None) -> None:
+    """Every task of one variant and repetition in one process: the libraries are imported and the variant is
+    loaded once, not once per task (on 2 CPU cores that was 10 of a task's 18 s; on a GPU, an 8B model's load).
+    `ids`: model, method, rep; `baseline_artifact`: for tasks that compare with the baseline."""
+    def record_failures(message: str, failed: list[TaskRun]) -> None:
+        for run_ in failed:
+            atomic.write_text(run_.items, "")
+            atomic.write_json(run_.record, records.failed("evaluate", {**ids, "task": run_.name}, message,
+                                                          task_type=run_.task["type"]))
+
+    run = None
+    with guarded(f"loading {ids['model']}/{ids['method']} to evaluate it", on_error,
+                 lambda message: record_failures(message, runs)):
+        run = _LoadedRun(artifact, device)
+    if run is None:
+        return
+    for task_run in runs:
+        task_ids = {**ids, "task": task_run.name}
+        with guarded(f"evaluate {run_id('evaluate', task_ids)}", on_error,
+                     lambda message: record_failures(message, [task_run])):
+            _evaluate_one(run, task_run, task_ids, country, baseline_artifact)
+
+
+def _evaluate_one(run: _LoadedRun, task_run: TaskRun, ids: dict[str, Any], country: str,
+                  baseline_artifact: Path | None) -> None:
+    kind, task, started = get_task_type(task_run.task["type"]), task_run.task, now()
+    inputs = Inputs(device=run.device)
+    if task_run.prepared is not None:
+        inputs.prepared, inputs.prepared_details = task_run.prepared, read_prepared(task_run.prepared)["details"]
+    if task_run.baseline_items is not None:
+        inputs.baseline_items = task_run.baseline_items
+        inputs.load_baseline = lambda: artifacts.load(baseline_artifact, run.device)[0]
+    t0 = time.perf_counter()
+    with EnergyMeter(run.device, country).measure() as box:
+        scores = kind.evaluate(run.runtime, task, inputs)
+    eval_time = time.perf_counter() - t0
+    metrics = {**scores.metrics, **kind.compare(run.runtime, task, scores, inputs), "primary": scores.primary}
+    record = run.record("evaluate", ids, metrics, task_type=kind.name, energy=box.reading.as_dict(), started=started,
+                        details={**scores.details, "eval_time_s": eval_time})
+    atomic.write_text(task_run.items, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n"
+                                              for i in scores.items))
+    atomic.write_json(task_run.record, record)
+    log.info("evaluated %s: %s", record["run_id"], {k: v for k, v in metrics.items() if isinstance(v, float)})
+
+
 def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any], task: dict[str, Any],
              device: str, country: str, on_error: str = "error", prepared: Path | None = None,
              baseline: tuple[Path, Path] | None = None) -> None:
-    """`prepared`: the task's prepared folder (task types that prepare); `baseline`: the baseline's artifact
-    and item log of the same task and repetition (task types that compare with the baseline)."""
-    kind = get_task_type(task["type"])
-
-    def record_failure(message: str) -> None:
-        atomic.write_text(items_out, "")
-        atomic.write_json(out, records.failed("evaluate", ids, message, task_type=kind.name))
-
-    with guarded(f"evaluate {run_id('evaluate', ids)}", on_error, record_failure):
-        run = _LoadedRun(artifact, device)
-        inputs = Inputs(device=run.device)
-        if prepared is not None:
-            inputs.prepared, inputs.prepared_details = prepared, read_prepared(prepared)["details"]
-        if baseline is not None:
-            inputs.baseline_items = baseline[1]
-            inputs.load_baseline = lambda: artifacts.load(baseline[0], run.device)[0]
-        t0 = time.perf_counter()
-        with EnergyMeter(run.device, country).measure() as box:
-            scores = kind.evaluate(run.runtime, task, inputs)
-        eval_time = time.perf_counter() - t0
-        metrics = {**scores.metrics, **kind.compare(run.runtime, task, scores, inputs), "primary": scores.primary}
-        record = run.record("evaluate", ids, metrics, task_type=kind.name, energy=box.reading.as_dict(),
-                            details={**scores.details, "eval_time_s": eval_time})
-        atomic.write_text(items_out, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n"
-                                             for i in scores.items))
-        atomic.write_json(out, record)
-        log.info("evaluated %s: %s", record["run_id"], {k: v for k, v in metrics.items() if isinstance(v, float)})
+    """One task on its own (`ids` with its task): `prepared`, the task's prepared folder; `baseline`, the
+    baseline's artifact and item log of the same task and repetition."""
+    run = TaskRun(ids["task"], task, Path(out), Path(items_out), prepared=prepared,
+                  baseline_items=baseline[1] if baseline else None)
+    evaluate_tasks(artifact, [run], ids={k: v for k, v in ids.items() if k != "task"}, device=device,
+                   country=country, on_error=on_error, baseline_artifact=baseline[0] if baseline else None)
 
 
-def run_benchmark(artifact: Path, out: Path, *, ids: dict[str, Any], settings: dict[str, Any], device: str,
-                  country: str, on_error: str = "error") -> None:
-    def record_failure(message: str) -> None:
-        atomic.write_json(out, records.failed("benchmark", ids, message))
+def run_benchmark(artifact: Path, outs: dict[int, Path], *, ids: dict[str, Any], settings: dict[str, Any],
+                  device: str, country: str, on_error: str = "error") -> None:
+    """Every batch size of one variant and repetition (`outs`: batch size -> record) in one fresh process,
+    smallest first: the process's peak RSS, which only grows, then holds each batch's own peak, as the larger
+    batches use more. `ids`: model, method, rep."""
+    def record_failures(message: str, batch_sizes) -> None:
+        for batch_size in batch_sizes:
+            atomic.write_json(outs[batch_size], records.failed("benchmark", {**ids, "batch_size": batch_size}, message))
 
-    with guarded(f"benchmark {run_id('benchmark', ids)}", on_error, record_failure):
+    run = None
+    with guarded(f"loading {ids['model']}/{ids['method']} to benchmark it", on_error,
+                 lambda message: record_failures(message, outs)):
         run = _LoadedRun(artifact, device)
         bandwidth = benchmark.memory_bandwidth_gbs(run.device)
-        time.sleep(settings["cooldown_seconds"])  # let the previous job's heat and clocks settle
-        text = text_path("qb_perplexity").read_text()
-        metrics, energy = benchmark.run(
-            run.runtime, text, batch_size=ids["batch_size"], prompt_tokens=settings["prompt_tokens"],
-            new_tokens=settings["new_tokens"], warmup=settings["warmup"], iterations=settings["iterations"],
-            meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
-        )
-        backend = get_backend(run.info["backend"])
-        metrics.update(benchmark.bandwidth_bound(
-            batch_size=ids["batch_size"], weight_bytes=backend.weight_bytes(artifact), bandwidth_gbs=bandwidth,
-            decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=backend.kernel(run.info["params"], run.device))
-        record = run.record("benchmark", ids, metrics, energy=energy)
-        atomic.write_json(out, record)
-        log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])
+    if run is None:
+        return
+    for batch_size in sorted(outs):
+        batch_ids = {**ids, "batch_size": batch_size}
+        with guarded(f"benchmark {run_id('benchmark', batch_ids)}", on_error,
+                     lambda message: record_failures(message, [batch_size])):
+            _benchmark_one(run, artifact, outs[batch_size], batch_ids, settings, bandwidth, country)
+
+
+def _benchmark_one(run: _LoadedRun, artifact: Path, out: Path, ids: dict[str, Any], settings: dict[str, Any],
+                   bandwidth: float, country: str) -> None:
+    started = now()
+    time.sleep(settings["cooldown_seconds"])  # let the previous measurement's heat and clocks settle
+    metrics, energy = benchmark.run(
+        run.runtime, text_path("qb_perplexity").read_text(), batch_size=ids["batch_size"],
+        prompt_tokens=settings["prompt_tokens"], new_tokens=settings["new_tokens"], warmup=settings["warmup"],
+        iterations=settings["iterations"], meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
+    )
+    backend = get_backend(run.info["backend"])
+    metrics.update(benchmark.bandwidth_bound(
+        batch_size=ids["batch_size"], weight_bytes=backend.weight_bytes(artifact), bandwidth_gbs=bandwidth,
+        decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=backend.kernel(run.info["params"], run.device))
+    record = run.record("benchmark", ids, metrics, energy=energy, started=started)
+    atomic.write_json(out, record)
+    log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

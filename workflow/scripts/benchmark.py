@@ -1,4 +1,4 @@
-"""Snakemake adapter: artifact x batch size -> benchmark record (quantbench.jobs.run_benchmark)."""
+"""Snakemake adapter: artifact -> a benchmark record per batch size (quantbench.jobs.run_benchmark)."""
 from pathlib import Path
 
 from quantbench import config, jobs
@@ -8,8 +8,8 @@ if __name__ == "__main__":  # the energy meter spawns Zeus's RAPL pollers, which
     wc = snakemake.wildcards
     jobs.run_benchmark(
         Path(snakemake.input.artifact),
-        Path(snakemake.output.record),
-        ids={"model": wc.model, "method": wc.method, "batch_size": int(wc.batch), "rep": int(wc.rep)},
+        dict(zip(snakemake.params.settings["batch_sizes"], map(Path, snakemake.output.records))),
+        ids={"model": wc.model, "method": wc.method, "rep": int(wc.rep)},
         settings=snakemake.params.settings,
         device=snakemake.params.device,
         country=snakemake.params.country,
