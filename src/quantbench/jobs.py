@@ -69,11 +69,22 @@ class _LoadedRun:
     """A run's variant loaded for inference, and the record fields every run shares."""
 
     def __init__(self, artifact: Path, device: str):
-        self.device = resolve_device(device)
+        self.artifact, self.device = artifact, resolve_device(device)
         self.started = now()
         t0 = time.perf_counter()
         self.runtime, self.info = artifacts.load(artifact, self.device)
         self.load_time_s = time.perf_counter() - t0
+        self.closed = False
+
+    def close(self) -> None:
+        """Free the variant's memory (to load another model); reopen() loads it again."""
+        self.runtime.close()
+        self.closed = True
+
+    def reopen(self) -> None:
+        if self.closed:
+            self.runtime, self.info = artifacts.load(self.artifact, self.device)
+            self.closed = False
 
     def record(self, kind: str, ids: dict[str, Any], metrics: dict[str, Any], **fields: Any) -> dict[str, Any]:
         return records.ok(kind, ids, device=self.device, packages=get_backend(self.info["backend"]).packages,
@@ -155,10 +166,12 @@ def evaluate_tasks(artifact: Path, runs: list[TaskRun], *, ids: dict[str, Any], 
         run = _LoadedRun(artifact, device)
     if run is None:
         return
-    for task_run in runs:
+    # tasks that load the baseline (closing the variant to make room) last, so that the variant is loaded once
+    for task_run in sorted(runs, key=lambda r: r.baseline_items is not None):
         task_ids = {**ids, "task": task_run.name}
         with guarded(f"evaluate {run_id('evaluate', task_ids)}", on_error,
                      lambda message: record_failures(message, [task_run])):
+            run.reopen()
             _evaluate_one(run, task_run, task_ids, country, baseline_artifact)
 
 
@@ -170,7 +183,12 @@ def _evaluate_one(run: _LoadedRun, task_run: TaskRun, ids: dict[str, Any], count
         inputs.prepared, inputs.prepared_details = task_run.prepared, read_prepared(task_run.prepared)["details"]
     if task_run.baseline_items is not None:
         inputs.baseline_items = task_run.baseline_items
-        inputs.load_baseline = lambda: artifacts.load(baseline_artifact, run.device)[0]
+
+        def load_baseline():
+            run.close()  # one model in memory at a time
+            return artifacts.load(baseline_artifact, run.device)[0]
+
+        inputs.load_baseline = load_baseline
     t0 = time.perf_counter()
     with EnergyMeter(run.device, country).measure() as box:
         scores = kind.evaluate(run.runtime, task, inputs)

@@ -17,7 +17,8 @@ class Inputs:
     prepared: Path | None = None  # prepare()'s folder (checksums verified), for types that prepare
     prepared_details: dict[str, Any] = field(default_factory=dict)  # what prepare() returned
     baseline_items: Path | None = None  # the baseline's item log of the same task and repetition
-    load_baseline: Callable[[], Any] | None = None  # the baseline's runtime, loaded on demand
+    # the baseline's runtime, loaded on demand once the variant's is closed (one model in memory at a time)
+    load_baseline: Callable[[], Any] | None = None
 
 
 @dataclass

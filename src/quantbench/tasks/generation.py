@@ -61,7 +61,6 @@ class Generation(TaskType):
             raise ArtifactFailed(f"the baseline's generation failed ({inputs.baseline_items} is empty): "
                                  "nothing to compare with")
         metrics = agreement(scores.items, answers)
-        runtime.close()  # one model in memory at a time
         metrics["perplexity_under_baseline"] = perplexity_under(inputs.load_baseline(), scores.items)
         return metrics
 
