@@ -30,6 +30,17 @@ def test_default_study_is_valid_and_filled_with_defaults():
     assert study.baseline == "fp32"
 
 
+def test_the_beyond_studies_run_on_cpu_what_can_and_skip_float8_activations(monkeypatch):
+    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    study = config.load(yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "beyond.yaml").read_text()))
+    assert {"torchao-w8a8", "torchao-fp8"} <= set(study.methods)
+    assert set(study.skipped) == {"torchao-fp8-w8a8"}
+    long_context = config.load(yaml.safe_load(
+        (Path(__file__).resolve().parents[1] / "config" / "beyond-long-context.yaml").read_text()))
+    assert long_context.methods["bnb-int8-kv4"].params["kv_cache"] == {"backend": "quanto", "bits": 4,
+                                                                      "residual_length": 128}
+
+
 BROKEN = {
     "unknown backend": (lambda c: c["methods"].update(x={"backend": "magic"}), "methods.x.backend", "allowed"),
     "unsupported bits": (lambda c: c["methods"]["bnb-int8"].update(bits=3), "methods.bnb-int8.bits", "4, 8"),
@@ -58,6 +69,8 @@ BROKEN = {
     "baseline not a method": (lambda c: c.update(baseline="fp16"), "baseline", "fp32"),
     "bad device": (lambda c: c.update(device="tpu"), "device", "cuda"),
     "no methods": (lambda c: c.update(methods={}), "methods", ""),
+    "int4 with activations": (lambda c: c["methods"]["torchao-int8"].update(bits=4, dynamic_activations=True),
+                              "methods.torchao-int8", "8-bit options"),
     "mirror on a non-hub task": (lambda c: c["tasks"]["sentiment"].update(mirror="/tmp/x.jsonl"), "tasks.sentiment",
                                  "qb_imdb"),
     "missing mirror file": (lambda c: c["tasks"]["sentiment"].update(task="qb_imdb", mirror="/no/such.parquet"),
@@ -101,14 +114,16 @@ def test_on_unsupported_skip_records_the_reason(monkeypatch):
 def test_cpu_impossible_variant_is_skipped_under_device_auto_without_a_gpu(monkeypatch):
     # torchao int8 runs on CPU; its int4 needs CUDA kernels, which this machine has not
     monkeypatch.setattr(config, "cuda_available", lambda: False)
-    methods = {"ao-int8": {"backend": "torchao", "bits": 8}, "ao-int4": {"backend": "torchao", "bits": 4}}
+    methods = {"ao-int8": {"backend": "torchao", "bits": 8}, "ao-int4": {"backend": "torchao", "bits": 4},
+               "ao-w8a8-fp8": {"backend": "torchao", "bits": 8, "float8": True, "dynamic_activations": True}}
     study = config.load(with_change(lambda c: c["methods"].update(methods) or c.update(on_unsupported="skip")))
     assert "ao-int8" in study.methods
     assert "needs CUDA" in study.skipped["ao-int4"] and "not on device: cpu" in study.skipped["ao-int4"]
+    assert "compute capability 8.9" in study.skipped["ao-w8a8-fp8"]
     with pytest.raises(ConfigError, match="methods.ao-int4.*needs CUDA"):
         config.load(with_change(lambda c: c["methods"].update(methods)))
     monkeypatch.setattr(config, "cuda_available", lambda: True)
-    assert "ao-int4" in config.load(with_change(lambda c: c["methods"].update(methods))).methods
+    assert {"ao-int4", "ao-w8a8-fp8"} <= set(config.load(with_change(lambda c: c["methods"].update(methods))).methods)
 
 
 def test_missing_backend_package_is_reported(monkeypatch):

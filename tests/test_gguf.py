@@ -13,7 +13,7 @@ import torch
 
 from conftest import filled, score, torch_runtime
 from quantbench import artifacts, jobs
-from quantbench.methods import BACKENDS, with_defaults
+from quantbench.methods import BACKENDS, kv_cache, with_defaults
 from quantbench.methods.gguf import MODEL_FILE
 from test_methods import INPUT_IDS, reload_logits_in_fresh_process
 from workflow_runner import CLEAN_ENV
@@ -115,6 +115,11 @@ def test_gguf_quantize_reload_in_fresh_process(kind, gguf_artifacts, hf_model, t
 def test_sizes_on_disk_follow_the_type(gguf_artifacts):
     sizes = [artifacts.read_info(gguf_artifacts[k])["size_bytes"] for k in ("F32", "F16", "Q8_0", "Q4_0")]
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 4
+
+
+def test_kv_cache_bytes_per_token_read_from_the_gguf_are_the_hf_models_in_f16(f32_artifact, hf_model):
+    runtime, _ = artifacts.load(f32_artifact, "cpu")
+    assert runtime.kv_cache_bytes_per_token() == kv_cache.bytes_per_token(hf_model.model.config, 2, None) > 0
 
 
 def test_lm_eval_scores_the_gguf_model_as_the_hf_model(f32_artifact, hf_model):

@@ -39,9 +39,13 @@ CPU_METHODS = {
                              "calibration": TINY_CALIBRATION}, "I32", (0.04, 0.3)),
     "gptq-int8": ({"backend": "gptq", "bits": 8, "group_size": 32, "calibration": TINY_CALIBRATION}, "I32",
                   (2e-3, 0.03)),
+    "autoround-int4": ({"backend": "autoround", "bits": 4, "group_size": 32, "iters": 20,
+                        "calibration": TINY_CALIBRATION}, "I32", (0.04, 0.3)),
     "hqq-int4": ({"backend": "hqq", "bits": 4, "group_size": 32}, "U8", (0.04, 0.3)),
     "hqq-int8": ({"backend": "hqq", "bits": 8, "group_size": 32}, "U8", (2e-3, 0.03)),
     "torchao-int8": ({"backend": "torchao", "bits": 8}, "I8", (2e-3, 0.03)),
+    "torchao-w8a8": ({"backend": "torchao", "bits": 8, "dynamic_activations": True}, "I8", (2e-3, 0.03)),
+    "torchao-fp8": ({"backend": "torchao", "bits": 8, "float8": True}, "F8_E4M3", (2e-3, 0.04)),
 }
 # AWQ runs on its own tiny model (tiny_model_64_wide); packed like GPTQ, bf16 on reload.
 AWQ_INT4 = ({"backend": "awq", "group_size": 32, "calibration": TINY_CALIBRATION}, "I32", (0.04, 0.3))
@@ -53,10 +57,13 @@ SAVED_QUANT_CONFIG = {
     "gptq-int4": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": False},
     "gptq-int4-act-order": {"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": True},
     "gptq-int8": {"quant_method": "gptq", "bits": 8, "group_size": 32, "desc_act": False},
+    "autoround-int4": {"quant_method": "gptq", "provider": "auto-round", "bits": 4, "group_size": 32, "iters": 20},
     "hqq-int4": {"nbits": 4, "group_size": 32},
     "hqq-int8": {"nbits": 8, "group_size": 32},
     "bnb-int8": {"quant_method": "bitsandbytes", "load_in_8bit": True},
-    "torchao-int8": {"quant_method": "torchao"},
+    "torchao-int8": {"quant_method": "torchao", "torchao_config": "Int8WeightOnlyConfig"},
+    "torchao-w8a8": {"quant_method": "torchao", "torchao_config": "Int8DynamicActivationInt8WeightConfig"},
+    "torchao-fp8": {"quant_method": "torchao", "torchao_config": "Float8WeightOnlyConfig"},
     "awq-int4": {"quant_method": "awq", "format": "gemm", "bits": 4, "group_size": 32},
 }
 INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
@@ -94,7 +101,10 @@ def saved_quant_settings(folder: Path) -> dict:
     quantized = [layer for layer in hqq_layers(folder).values() if "W_q" in layer]
     if quantized:
         return quantized[0]
-    return json.loads((folder / "config.json").read_text()).get("quantization_config", {})
+    saved = json.loads((folder / "config.json").read_text()).get("quantization_config", {})
+    if saved.get("quant_method") == "torchao":  # which torchao config, as transformers serialises it
+        saved["torchao_config"] = saved["quant_type"]["default"]["_type"]
+    return saved
 
 
 def reload_logits_in_fresh_process(artifact: Path, tmp_path: Path, device: str) -> torch.Tensor:

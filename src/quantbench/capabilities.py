@@ -34,7 +34,7 @@ def table() -> str:
     for name, backend in BACKENDS.items():
         cpu, cuda = ("yes" if d in backend.devices else "no" for d in ("cpu", "cuda"))
         packages = ", ".join(backend.packages) or "(transformers)"
-        lines.append(f"| `{name}` | {cpu} | {cuda} | {packages} | {_options(backend.params_schema)} "
+        lines.append(f"| `{name}` | {cpu} | {cuda} | {packages} | {_options(backend.schema())} "
                      f"| {backend.notes} |")
     return "\n".join(lines) + "\n"
 

@@ -199,9 +199,11 @@ def _methods(raw_methods: dict[str, Any], settings: dict[str, Any]) -> tuple[dic
             raise ConfigError(
                 f"config key 'methods.{name}.backend': unknown backend {entry['backend']!r}; "
                 f"allowed: {sorted(BACKENDS)}")
-        _check(entry, _entry_schema("backend", backend.name, backend.params_schema, backend.required),
+        _check(entry, _entry_schema("backend", backend.name, backend.schema(), backend.required),
                ("methods", name))
         params = with_defaults(backend, entry)
+        if problem := backend.param_problem(params):
+            raise ConfigError(f"config key 'methods.{name}': {problem}")
         why = _unsupported(backend, params, settings["device"])
         if why and settings["on_unsupported"] == "error":
             raise ConfigError(f"config key 'methods.{name}': {why} (set on_unsupported: skip to record it as skipped)")

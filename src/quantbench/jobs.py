@@ -19,7 +19,7 @@ from .environment import now
 from .errors import ArtifactFailed
 from .failures import guarded
 from .layout import PREPARED_RECORD, run_id
-from .methods import get_backend
+from .methods import get_backend, kv_cache
 from .tasks import Inputs, get_task_type
 from .tasks.data import text_path
 
@@ -245,10 +245,11 @@ def _benchmark_one(run: _LoadedRun, artifact: Path, out: Path, ids: dict[str, An
         prompt_tokens=settings["prompt_tokens"], new_tokens=settings["new_tokens"], warmup=settings["warmup"],
         iterations=settings["iterations"], meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
     )
-    backend = get_backend(run.info["backend"])
+    backend, params = get_backend(run.info["backend"]), run.info["params"]
     metrics.update(benchmark.bandwidth_bound(
         batch_size=ids["batch_size"], weight_bytes=backend.weight_bytes(artifact), bandwidth_gbs=bandwidth,
-        decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=backend.kernel(run.info["params"], run.device))
+        decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=backend.kernel(params, run.device)
+        + kv_cache.describe(params.get("kv_cache")), kv_cache_bytes_per_token=run.runtime.kv_cache_bytes_per_token())
     record = run.record("benchmark", ids, metrics, energy=energy, started=started)
     atomic.write_json(out, record)
     log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

@@ -134,7 +134,10 @@ COLUMNS: list[Column] = [
            "needs 10 for p90, 20 for p95, 100 for p99, and is left empty below that)"),
     # memory
     Column("peak_rss_mb", "float", "MiB", (B,), "memory", "peak resident memory of the process, model load "
-           "included"),
+           "included (batch sizes run smallest first in one process, so a batch's peak is its own)"),
+    Column("kv_cache_bytes_per_token", "float", "B", (B,), "memory", "keys and values one token adds to the "
+           "cache over all layers: at the kv_cache option's bits when set (scales not counted), else in the "
+           "activation dtype (llama.cpp: f16)"),
     Column("peak_gpu_allocated_mb", "float", "MiB", (B,), "memory", "peak GPU memory allocated by torch"),
     Column("peak_gpu_reserved_mb", "float", "MiB", (B,), "memory", "peak GPU memory reserved by torch's allocator"),
     # energy

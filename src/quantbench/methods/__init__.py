@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
+from .autoround import AutoRound
 from .awq import AWQ
 from .base import Backend
 from .baseline import Baseline
@@ -16,7 +17,7 @@ from .quanto import Quanto
 from .torchao import TorchAO
 
 BACKENDS: dict[str, Backend] = {
-    b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), AWQ(), HQQ(), TorchAO(), GGUF())
+    b.name: b for b in (Baseline(), BitsAndBytes(), Quanto(), GPTQ(), AWQ(), AutoRound(), HQQ(), TorchAO(), GGUF())
 }
 
 
@@ -28,7 +29,7 @@ def get_backend(name: str) -> Backend:
 
 
 def with_defaults(backend: Backend, params: dict[str, Any]) -> dict[str, Any]:
-    return fill_defaults(backend.params_schema, {k: v for k, v in params.items() if k != "backend"})
+    return fill_defaults(backend.schema(), {k: v for k, v in params.items() if k != "backend"})
 
 
 def fill_defaults(properties: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
+from . import kv_cache
 from .runtime import Runtime, TorchRuntime, load_tokenizer
 
 SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
@@ -17,19 +18,29 @@ SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
 class Backend(ABC):
     """A quantization library: quantize a HF model folder into an artifact, and load it back as a Runtime.
 
-    `params_schema` is a JSON schema (properties only) for the method's keys besides `backend`;
-    defaults in it are filled in before `quantize`/`load` see the params.
+    `params_schema` is a JSON schema (properties only) for the method's keys besides `backend`, and
+    `runtime_options` for the keys of the runtime it loads into (not of its quantization); defaults in
+    both are filled in before `quantize`/`load` see the params.
     """
 
     name: ClassVar[str]
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     packages: ClassVar[tuple[str, ...]] = ()  # distribution names this backend imports
     params_schema: ClassVar[dict[str, Any]] = {}
+    runtime_options: ClassVar[dict[str, Any]] = {"kv_cache": kv_cache.SCHEMA}  # TorchRuntime's
     required: ClassVar[tuple[str, ...]] = ()  # params the config must give
     notes: ClassVar[str] = ""  # for the capability table: why a device is missing, kernels used, caveats
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if not _distribution_installed(p)]
+
+    def schema(self) -> dict[str, Any]:
+        """JSON-schema properties of a method entry besides `backend`."""
+        return {**self.params_schema, **self.runtime_options}
+
+    def param_problem(self, params: dict[str, Any]) -> str | None:
+        """Why these params (defaults filled in) do not go together; None when they do."""
+        return None
 
     def device_problem(self, params: dict[str, Any], device: str) -> str | None:
         """Why this method (backend + params) cannot run on `device` (cpu or cuda); None when it can."""
@@ -68,7 +79,10 @@ class Backend(ABC):
 
     def load(self, artifact: Path, params: dict[str, Any], device: str) -> Runtime:
         """The variant in `artifact`, ready for inference on `device`."""
-        return TorchRuntime(self.load_model(artifact, params, device), load_tokenizer(artifact), device)
+        model = self.load_model(artifact, params, device)
+        if params.get("kv_cache"):
+            kv_cache.use_quantized_cache(model, params["kv_cache"])
+        return TorchRuntime(model, load_tokenizer(artifact), device, kv_cache=params.get("kv_cache"))
 
     def load_model(self, artifact: Path, params: dict[str, Any], device: str):
         """The transformers model in `artifact` on `device` (backends run by TorchRuntime implement this)."""

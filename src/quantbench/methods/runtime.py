@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from ..errors import Unsupported
+from .kv_cache import bytes_per_token
 
 
 class Runtime(ABC):
@@ -75,6 +76,10 @@ class Runtime(ABC):
         """Peak device memory since reset_peak_memory(), as run-table columns (MiB); {} where not counted."""
         return {}
 
+    def kv_cache_bytes_per_token(self) -> float | None:
+        """Bytes of attention keys and values one token adds to the cache in generation; None where unknown."""
+        return None
+
     def close(self) -> None:
         """Free the model's memory; the runtime cannot be used afterwards."""
 
@@ -83,9 +88,13 @@ class TorchRuntime(Runtime):
     """A transformers model (quantized or not) on one device. no_grad rather than inference_mode: quanto's
     packed int4/int2 weights fail under inference mode ("Cannot set version_counter for inference tensor")."""
 
-    def __init__(self, model, tokenizer, device: str):
+    def __init__(self, model, tokenizer, device: str, kv_cache: dict[str, Any] | None = None):
         super().__init__(tokenizer, device)
         self.model = model
+        self.kv_cache = kv_cache  # the method's kv_cache option, already set in the model's generation config
+
+    def kv_cache_bytes_per_token(self) -> float:
+        return bytes_per_token(self.model.config, self.model.dtype.itemsize, self.kv_cache)
 
     @property
     def pad_token_id(self) -> int:

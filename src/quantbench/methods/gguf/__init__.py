@@ -45,10 +45,11 @@ class GGUF(Backend):
         "n_ctx": {"type": "integer", "minimum": 64, "default": 2048,
                   "description": "llama.cpp context length at inference; also lm-eval's max length for this model"},
     }
+    runtime_options = {}  # llama.cpp's own KV-cache types (type_k, type_v) are not wired up yet
     required = ("type",)
     notes = ("llama.cpp via llama-cpp-python 0.3.36 (HF -> GGUF with the converter of the same llama.cpp); "
-             "batches run one sequence after another; CUDA needs a llama-cpp-python built with "
-             "CMAKE_ARGS=-DGGML_CUDA=on, not yet run on a GPU")
+             "a batch decodes as one llama_batch; no kv_cache option yet; CUDA needs a llama-cpp-python built "
+             "with CMAKE_ARGS=-DGGML_CUDA=on, not yet run on a GPU")
 
     def missing_packages(self) -> list[str]:
         missing = super().missing_packages()

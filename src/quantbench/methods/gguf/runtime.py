@@ -45,6 +45,16 @@ class LlamaCppRuntime(Runtime):
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self.llm.model)
         self.eos_token_id = self.llm.token_eos()
 
+    def kv_cache_bytes_per_token(self) -> float:
+        """From the GGUF's metadata, in llama.cpp's default f16 cache (type_k, type_v)."""
+        meta = self.llm.metadata
+        arch = meta["general.architecture"]
+        heads = int(meta[f"{arch}.attention.head_count"])
+        kv_heads = int(meta.get(f"{arch}.attention.head_count_kv", heads))
+        head_dim = int(meta[f"{arch}.embedding_length"]) // heads
+        key, value = (int(meta.get(f"{arch}.attention.{k}_length", head_dim)) for k in ("key", "value"))
+        return float(int(meta[f"{arch}.block_count"]) * kv_heads * (key + value) * 2)
+
     def logits(self, tokens: list[int], reuse_cache: bool = True) -> np.ndarray:
         """Logits after each token of `tokens` (row i predicts token i+1), shape (len(tokens), vocab).
 

@@ -1,0 +1,82 @@
+"""KV-cache quantization: a method option of every transformers backend, honoured after a reload in a fresh
+process, with the bytes per token the benchmark reports."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import GPT2Config, LlamaConfig
+
+from quantbench import config, jobs
+from quantbench.errors import ConfigError
+from quantbench.methods import BACKENDS, kv_cache, with_defaults
+from test_config import DEFAULT
+from workflow_runner import CLEAN_ENV
+
+# After a reload in a fresh process: the cache generate() kept, and the logits of its last greedy step.
+RELOAD = """
+import sys, torch
+from quantbench import artifacts
+runtime, info = artifacts.load(sys.argv[1], "cpu")
+text = open(sys.argv[2]).read()
+ids = torch.tensor([runtime.tokenizer(text).input_ids[:96]])
+out = runtime.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, do_sample=False,
+                             pad_token_id=runtime.pad_token_id, return_dict_in_generate=True, output_scores=True)
+layer = out.past_key_values.layers[0]
+print(type(layer).__name__, getattr(layer, "nbits", None), runtime.kv_cache_bytes_per_token())
+torch.save(out.scores[-1][0], sys.argv[3])
+"""
+
+
+def reload_and_generate(artifact, text, tmp_path) -> tuple[list[str], torch.Tensor]:
+    logits = tmp_path / f"{artifact.name}.pt"
+    done = subprocess.run([sys.executable, "-c", RELOAD, str(artifact), str(text), str(logits)], capture_output=True,
+                          text=True, env=CLEAN_ENV, check=True)
+    return done.stdout.strip().splitlines()[-1].split(), torch.load(logits)
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_model_folder, tmp_path_factory):
+    artifact = tmp_path_factory.mktemp("kv") / "fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+                  method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
+    return artifact
+
+
+@pytest.mark.parametrize("backend, layer", [("quanto", "QuantoQuantizedLayer"), ("hqq", "HQQQuantizedLayer")])
+def test_quantized_kv_cache_survives_a_reload(backend, layer, tiny_model_folder, plain, tmp_path):
+    from quantbench.tasks.data import text_path
+
+    entry = {"backend": "baseline", "dtype": "float32", "kv_cache": {"backend": backend, "bits": 2,
+                                                                      "residual_length": 4}}
+    artifact = tmp_path / "fp32-kv2"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+                  method={"name": "fp32-kv2", "backend": "baseline",
+                          "params": with_defaults(BACKENDS["baseline"], entry)})
+    text = text_path("qb_perplexity")
+    cache, logits = reload_and_generate(artifact, text, tmp_path)
+    # tiny model: 2 layers, 2 KV heads of 16 dims, keys and values at 2 bits
+    assert cache == [layer, "2", str(2 * 2 * 2 * 16 * 2 / 8)]
+    full_cache, full_logits = reload_and_generate(plain, text, tmp_path)
+    assert full_cache == ["DynamicLayer", "None", str(2 * 2 * 2 * 16 * 4.0)]
+    error = ((logits - full_logits).norm() / full_logits.norm()).item()
+    assert 1e-4 < error < 0.5, error  # 2-bit keys and values move the last step's logits, not beyond recognition
+
+
+def test_bytes_per_token_by_value():
+    smollm2 = LlamaConfig(num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3, hidden_size=576)
+    assert kv_cache.bytes_per_token(smollm2, 4, None) == 2 * 30 * 3 * 64 * 4 == 46080
+    assert kv_cache.bytes_per_token(smollm2, 4, {"bits": 4}) == 46080 / 8
+    gpt2 = GPT2Config()  # 12 layers, 12 heads of 64, no grouped KV heads
+    assert kv_cache.bytes_per_token(gpt2, 2, None) == 2 * 12 * 12 * 64 * 2
+
+
+def test_kv_cache_is_refused_where_the_runtime_has_no_such_option():
+    change = {"backend": "gguf", "type": "Q8_0", "kv_cache": {"bits": 4}}
+    study = {**DEFAULT, "methods": {**DEFAULT["methods"], "gguf-q8_0": change}}
+    with pytest.raises(ConfigError, match="methods.gguf-q8_0.*kv_cache"):
+        config.load(study)
+    study["methods"]["gguf-q8_0"] = {"backend": "bitsandbytes", "bits": 8, "kv_cache": {"bits": 3}}
+    with pytest.raises(ConfigError, match="kv_cache.bits"):
+        config.load(study)
