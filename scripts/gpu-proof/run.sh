@@ -76,7 +76,7 @@ fi
 export PYTHONPATH=$ROOT/src:$SITE PATH=$SITE/bin:$PATH PYTHONUNBUFFERED=1
 "$PYTHON" -c "import quantbench.energy, snakemake, zeus.monitor, codecarbon" \
     || { echo "run.sh: the pipeline does not import; see above" >&2; exit 1; }
-for backend in bitsandbytes optimum.quanto torchao hqq gptqmodel; do  # one that fails leaves failed rows
+for backend in bitsandbytes optimum.quanto torchao hqq gptqmodel auto_round; do  # one that fails leaves failed rows
     "$PYTHON" -c "import $backend" >/dev/null 2>&1 || { echo "run.sh: $backend does not import"; FAILED+=("import $backend"); }
 done
 
@@ -91,10 +91,8 @@ snake() {  # run the DAG up to the targets given, stopping at the study's deadli
         --directory "$WORK/study" --configfile "$STUDY" --cores "$(nproc)" --resources gpu=1 --scheduler greedy \
         --keep-going --rerun-incomplete "$@" || { local rc=$?; echo "snakemake stopped (exit $rc)"; FAILED+=("$1"); return 1; }
 }
-for batch in $("$PYTHON" -c "import yaml, sys; print(*yaml.safe_load(open(sys.argv[1]))['benchmark']['batch_sizes'])" "$STUDY"); do
-    mapfile -t TARGETS < <("$PYTHON" "$HERE/study.py" targets "$STUDY" "$batch")
-    snake "batch $batch" "${TARGETS[@]}"
-done
+mapfile -t TARGETS < <("$PYTHON" "$HERE/study.py" targets "$STUDY")
+snake "benchmarks" "${TARGETS[@]}"
 snake "the run table" results/tables/runs.csv
 
 if [ "$TESTS_SECONDS" -gt 0 ]; then

@@ -1,8 +1,9 @@
-"""The kit's study: a random-weight model (nothing to download), the fp16 baseline and eight quantization
-methods, benchmarked at batch 1, 8 and 32, three repetitions each; no quality tasks (random weights).
+"""The kit's study: a random-weight model (nothing to download), the fp16 baseline and twelve quantization
+methods (one with a 4-bit KV cache), benchmarked at batch 1, 8 and 32, three repetitions each; no quality
+tasks (random weights).
 
 usage: study.py config --device cuda|cpu --model SOURCE   prints the study's YAML
-       study.py targets STUDY_YAML BATCH                   prints the benchmark records of one batch size
+       study.py targets STUDY_YAML                         prints the benchmark records of the methods that run
 """
 
 import argparse
@@ -24,9 +25,14 @@ METHODS = {
     "hqq-int4": {"backend": "hqq", "bits": 4, "group_size": 64, "compute_dtype": "bfloat16"},
     "gptq-int4": {"backend": "gptq", "bits": 4, "group_size": 64, "calibration": CALIBRATION},
     "awq-int4": {"backend": "awq", "group_size": 64, "calibration": {**CALIBRATION, "samples": 16}},
+    "autoround-int4": {"backend": "autoround", "bits": 4, "group_size": 64, "iters": 50, "calibration": CALIBRATION},
+    "torchao-w8a8": {"backend": "torchao", "bits": 8, "dynamic_activations": True},
+    "torchao-fp8-w8a8": {"backend": "torchao", "bits": 8, "float8": True, "dynamic_activations": True},
+    "bnb-int8-kv4": {"backend": "bitsandbytes", "bits": 8, "compute_dtype": "float16", "kv_cache": {"bits": 4}},
 }
-# One call on the box: each benchmark job is a fresh process (imports, model load, idle power), so the
-# number of jobs, not the generation, sets the time. The CPU rehearsal runs fewer on a tiny model.
+# One call on the box: each benchmark job (a method and repetition, every batch size) is a fresh process
+# (imports, model load, idle power), so the number of jobs, not the generation, sets the time. The CPU
+# rehearsal runs fewer on a tiny model.
 BENCHMARK = {
     "cuda": {"batch_sizes": [32, 8, 1], "prompt_tokens": 64, "new_tokens": 32, "warmup": 1, "iterations": 3,
              "idle_seconds": 1, "cooldown_seconds": 0},
@@ -49,11 +55,11 @@ def config(device: str, model: str) -> dict:
     }
 
 
-def targets(raw: dict, batch: int) -> list[str]:
-    """The benchmark records of one batch size, of the methods that can run here (not those skipped)."""
+def targets(raw: dict) -> list[str]:
+    """The benchmark records of the methods that can run here (not those skipped)."""
     study = study_config.load(raw)
     return [layout.BENCH_RECORD.format(model=model, method=method, batch=batch, rep=rep)
-            for model in study.models for method in study.methods
+            for model in study.models for method in study.methods for batch in study.benchmark["batch_sizes"]
             for rep in range(1, study.repetitions["benchmark"] + 1)]
 
 
@@ -63,15 +69,13 @@ def main(argv: list[str]) -> None:
     write = commands.add_parser("config")
     write.add_argument("--device", choices=sorted(BENCHMARK), required=True)
     write.add_argument("--model", required=True)
-    batch = commands.add_parser("targets")
-    batch.add_argument("study")
-    batch.add_argument("batch", type=int)
+    commands.add_parser("targets").add_argument("study")
     args = parser.parse_args(argv)
     if args.command == "config":
         print(yaml.safe_dump(config(args.device, args.model), sort_keys=False), end="")
     else:
         with open(args.study) as f:
-            print("\n".join(targets(yaml.safe_load(f), args.batch)))
+            print("\n".join(targets(yaml.safe_load(f))))
 
 
 if __name__ == "__main__":

@@ -99,13 +99,19 @@ def measured_with(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def study_cost(runs: pd.DataFrame) -> pd.DataFrame:
-    """What the study cost per stage: jobs, wall time from each record's start to its end (after the job's
-    imports), and the energy of the measured windows (the whole quantize job; each evaluation; the timed
-    generate calls of a benchmark)."""
+    """What the study cost per stage: jobs, wall time from each run's start to its end (after the job's imports)
+    plus each evaluate and benchmark job's one model load, and the energy of the measured windows (the whole
+    quantize job; each evaluation; the timed generate calls of a benchmark)."""
     done = runs[runs.status == "ok"].copy()
     done["seconds"] = (pd.to_datetime(done.ended) - pd.to_datetime(done.started)).dt.total_seconds()
-    table = done.groupby("kind").agg(jobs=("run_id", "count"), minutes=("seconds", "sum"), energy_kJ=("energy_j", "sum"),
+    # an evaluate or benchmark job loads its variant once for all its runs (tasks, batch sizes)
+    done["job"] = done.run_id.where(~done.kind.isin(["evaluate", "benchmark"]),
+                                    done.kind + "/" + done.model + "/" + done.method + "/" + done.rep.astype(str))
+    loads = done[done.kind.isin(["evaluate", "benchmark"])].groupby(["kind", "job"]).load_time_s.first()
+    table = done.groupby("kind").agg(jobs=("job", "nunique"), runs=("run_id", "count"), minutes=("seconds", "sum"),
+                                     energy_kJ=("energy_j", "sum"),
                                      energy_by=("energy_method", lambda m: ", ".join(sorted(set(m.dropna())))))
+    table["minutes"] = table["minutes"].add(loads.groupby("kind").sum(), fill_value=0)
     table["share"] = table["minutes"] / table["minutes"].sum()
     table["minutes"] = table["minutes"] / 60
     table["energy_kJ"] = table["energy_kJ"] / 1e3
