@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from . import kv_cache
+from .kv_cache import SCHEMA as KV_CACHE, use_quantized_cache
 from .runtime import Runtime, TorchRuntime, load_tokenizer
 
 SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
@@ -27,7 +27,7 @@ class Backend(ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     packages: ClassVar[tuple[str, ...]] = ()  # distribution names this backend imports
     params_schema: ClassVar[dict[str, Any]] = {}
-    runtime_options: ClassVar[dict[str, Any]] = {"kv_cache": kv_cache.SCHEMA}  # TorchRuntime's
+    runtime_options: ClassVar[dict[str, Any]] = {"kv_cache": KV_CACHE}  # TorchRuntime's
     required: ClassVar[tuple[str, ...]] = ()  # params the config must give
     notes: ClassVar[str] = ""  # for the capability table: why a device is missing, kernels used, caveats
 
@@ -81,7 +81,7 @@ class Backend(ABC):
         """The variant in `artifact`, ready for inference on `device`."""
         model = self.load_model(artifact, params, device)
         if params.get("kv_cache"):
-            kv_cache.use_quantized_cache(model, params["kv_cache"])
+            use_quantized_cache(model, params["kv_cache"])
         return TorchRuntime(model, load_tokenizer(artifact), device, kv_cache=params.get("kv_cache"))
 
     def load_model(self, artifact: Path, params: dict[str, Any], device: str):
