@@ -54,9 +54,9 @@ def link_packages(site: Path, dists: list, farm: Path) -> None:
     """Link each top-level entry of `dists` (installed in `site`) into `farm`."""
     for dist in dists:
         for top in {Path(str(f)).parts[0] for f in dist.files or [] if not str(f).startswith("..")}:
-            link = farm / top
-            if not link.exists() and (site / top).exists():
-                link.symlink_to(site / top)
+            link = farm / top  # two distributions may share one (site-packages/__pycache__)
+            if not link.is_symlink() and (site / top).exists():
+                link.symlink_to((site / top).resolve())
 
 
 def main(source: Path, target: Path, kit: Path) -> None:

@@ -44,7 +44,8 @@ phase "kit: $(ls "$KIT"/wheels/*.whl 2>/dev/null | wc -l) wheels, $(du -sm "$KIT
 "$PYTHON" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())" || exit 1
 [ "$DEVICE" = cpu ] || nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
 
-if [ ! -f "$SITE/.installed" ]; then
+KIT_ID=$(ls "$KIT"/wheels "$KIT"/sdists 2>/dev/null | md5sum | cut -d' ' -f1)  # a new kit is installed afresh
+if [ "$(cat "$SITE/.installed" 2>/dev/null)" != "$KIT_ID" ]; then
     phase "install the kit into $SITE (no network)"
     # wheels this Python cannot take (the rehearsal's 3.11 and the box's cp312 builds) come from its base
     mapfile -t WHEELS < <("$PYTHON" - "$KIT" <<'EOF'
@@ -71,7 +72,7 @@ EOF
     gcc -shared -fPIC -O2 -std=c11 -I"$INCLUDE" -I"$PCRE/pcre_ext" "$PCRE"/pcre_ext/*.c -l:libpcre2-8.so.0 -ldl \
         -o "$SITE/pcre_ext_c$SUFFIX" && cp -r "$PCRE/pcre" "$SITE/" \
         || echo "run.sh: pypcre did not build: GPTQ and AWQ will fail (their rows and tests say so)"
-    touch "$SITE/.installed"
+    echo "$KIT_ID" > "$SITE/.installed"
 fi
 export PYTHONPATH=$ROOT/src:$SITE PATH=$SITE/bin:$PATH PYTHONUNBUFFERED=1
 "$PYTHON" -c "import quantbench.energy, snakemake, zeus.monitor, codecarbon" \
