@@ -59,7 +59,7 @@ def evaluate_inputs(wildcards):
     return {
         "artifact": layout.ARTIFACT.format(**wildcards),
         "prepared": [str(r.prepared) for r in runs if r.prepared],
-        "baseline": [layout.ARTIFACT.format(model=wildcards.model, method=BASELINE)] + compared if compared else [],
+        "baseline": ([layout.ARTIFACT.format(model=wildcards.model, method=BASELINE), *compared] if compared else []),
         "data": [f for r in runs for f in get_task_type(r.task["type"]).data_files(r.task)],
     }
 

@@ -160,10 +160,8 @@ def evaluate_tasks(artifact: Path, runs: list[TaskRun], *, ids: dict[str, Any], 
             atomic.write_json(run_.record, records.failed("evaluate", {**ids, "task": run_.name}, message,
                                                           task_type=run_.task["type"]))
 
-    run = None
-    with guarded(f"loading {ids['model']}/{ids['method']} to evaluate it", on_error,
-                 lambda message: record_failures(message, runs)):
-        run = _LoadedRun(artifact, device)
+    run = _load_guarded(artifact, device, f"{ids['model']}/{ids['method']} to evaluate it", on_error,
+                        lambda message: record_failures(message, runs))
     if run is None:
         return
     # tasks that load the baseline (closing the variant to make room) last, so that the variant is loaded once
@@ -222,34 +220,44 @@ def run_benchmark(artifact: Path, outs: dict[int, Path], *, ids: dict[str, Any],
         for batch_size in batch_sizes:
             atomic.write_json(outs[batch_size], records.failed("benchmark", {**ids, "batch_size": batch_size}, message))
 
-    run = None
-    with guarded(f"loading {ids['model']}/{ids['method']} to benchmark it", on_error,
-                 lambda message: record_failures(message, outs)):
-        run = _LoadedRun(artifact, device)
-        bandwidth = benchmark.memory_bandwidth_gbs(run.device)
+    run = _load_guarded(artifact, device, f"{ids['model']}/{ids['method']} to benchmark it", on_error,
+                        lambda message: record_failures(message, outs))
     if run is None:
         return
+    # what every batch size shares, measured or read once per job
+    backend, params = get_backend(run.info["backend"]), run.info["params"]
+    shared = {"weight_bytes": backend.weight_bytes(artifact), "bandwidth_gbs": benchmark.memory_bandwidth_gbs(run.device),
+              "kernel": backend.kernel(params, run.device) + kv_cache.describe(params.get("kv_cache")),
+              "kv_cache_bytes_per_token": run.runtime.kv_cache_bytes_per_token(),
+              "text": text_path("qb_perplexity").read_text()}
     for batch_size in sorted(outs):
         batch_ids = {**ids, "batch_size": batch_size}
         with guarded(f"benchmark {run_id('benchmark', batch_ids)}", on_error,
                      lambda message: record_failures(message, [batch_size])):
-            _benchmark_one(run, artifact, outs[batch_size], batch_ids, settings, bandwidth, country)
+            _benchmark_one(run, outs[batch_size], batch_ids, settings, shared, country)
 
 
-def _benchmark_one(run: _LoadedRun, artifact: Path, out: Path, ids: dict[str, Any], settings: dict[str, Any],
-                   bandwidth: float, country: str) -> None:
+def _load_guarded(artifact: Path, device: str, what: str, on_error: str, record_failures) -> _LoadedRun | None:
+    """The variant loaded once for a job's runs; None (each run recorded failed) where loading failed under
+    on_error: skip."""
+    with guarded(f"loading {what}", on_error, record_failures):
+        return _LoadedRun(artifact, device)
+    return None
+
+
+def _benchmark_one(run: _LoadedRun, out: Path, ids: dict[str, Any], settings: dict[str, Any],
+                   shared: dict[str, Any], country: str) -> None:
     started = now()
     time.sleep(settings["cooldown_seconds"])  # let the previous measurement's heat and clocks settle
     metrics, energy = benchmark.run(
-        run.runtime, text_path("qb_perplexity").read_text(), batch_size=ids["batch_size"],
+        run.runtime, shared["text"], batch_size=ids["batch_size"],
         prompt_tokens=settings["prompt_tokens"], new_tokens=settings["new_tokens"], warmup=settings["warmup"],
         iterations=settings["iterations"], meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
     )
-    backend, params = get_backend(run.info["backend"]), run.info["params"]
     metrics.update(benchmark.bandwidth_bound(
-        batch_size=ids["batch_size"], weight_bytes=backend.weight_bytes(artifact), bandwidth_gbs=bandwidth,
-        decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=backend.kernel(params, run.device)
-        + kv_cache.describe(params.get("kv_cache")), kv_cache_bytes_per_token=run.runtime.kv_cache_bytes_per_token())
+        batch_size=ids["batch_size"], weight_bytes=shared["weight_bytes"], bandwidth_gbs=shared["bandwidth_gbs"],
+        decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=shared["kernel"],
+        kv_cache_bytes_per_token=shared["kv_cache_bytes_per_token"])
     record = run.record("benchmark", ids, metrics, energy=energy, started=started)
     atomic.write_json(out, record)
     log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from .. import calibration
-from .base import SAFE_LOAD, Backend, copy_tokenizer
+from .base import SAFE_LOAD, copy_tokenizer
 from .gptq import GPTQ, outside_the_project, with_a_tokenizer
 from .shapes import check_group_size
 
 
-class AutoRound(Backend):
+class AutoRound(GPTQ):
+    """GPTQ's loading and kernels; its own quantization."""
+
     name = "autoround"
     packages = ("auto-round", "gptqmodel")
     params_schema = {
@@ -28,11 +30,9 @@ class AutoRound(Backend):
                   "description": "signed-gradient steps per block (auto-round's default 200; 0: round to nearest)"},
         "calibration": calibration.SCHEMA,
     }
+    required = ()
     notes = ("auto-round 0.16.1, exported as GPTQ (symmetric) and run by GPTQModel's kernels, as GPTQ is; CUDA not "
              "yet run on a GPU")
-
-    def kernel(self, params: dict[str, Any], device: str) -> str:
-        return GPTQ().kernel(params, device)
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
@@ -53,6 +53,3 @@ class AutoRound(Backend):
             tuner.quantize()
             tuner.save_quantized(str(out), format="auto_gptq", inplace=True)
         copy_tokenizer(source, out)
-
-    def load_model(self, artifact: Path, params: dict[str, Any], device: str):
-        return GPTQ().load_model(artifact, params, device)
