@@ -2,7 +2,7 @@
 
 For each GGUF file and batch size, quantbench's runtime (the benchmark's prefill and generate, timed as
 the benchmark times them) and llama.cpp's `llama-batched-bench` (built from the same llama.cpp by
-dev/build-llama-tools.sh and run on llama-cpp-python's own libllama) run on the same file with the same
+quantbench.methods.gguf.tools and run on llama-cpp-python's own libllama) run on the same file with the same
 threads, prompt length, tokens generated, context size and batch settings, alternately, `--repeats`
 times each; medians are compared.
 
@@ -16,13 +16,12 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-from quantbench.methods.gguf import MODEL_FILE
+from quantbench.methods.gguf import MODEL_FILE, tools
 from quantbench.methods.gguf.runtime import BatchedDecoder, LlamaCppRuntime, context_size
 from quantbench.methods.runtime import load_tokenizer
 
@@ -33,12 +32,9 @@ def batched_bench() -> tuple[Path, dict[str, str]]:
     """The tool, built if missing, and the environment that makes it load llama-cpp-python's libraries."""
     import llama_cpp
 
-    subprocess.run([str(ROOT / "dev" / "build-llama-tools.sh"), "llama-batched-bench"], check=True,
-                   env={**os.environ, "VENV": sys.prefix})
-    tools = Path(sys.prefix) / "share" / "quantbench" / f"llama.cpp-tools-{llama_cpp.__version__}"
-    tool = tools / "bin" / "llama-batched-bench"
+    tool = tools.ensure("llama-batched-bench") / "llama-batched-bench"
+    env = tools.environment()
     lib = Path(llama_cpp.__file__).parent / "lib"
-    env = {**os.environ, "LD_LIBRARY_PATH": f"{tools / 'lib'}:{lib}"}
     linked = subprocess.run(["ldd", str(tool)], capture_output=True, text=True, env=env).stdout
     assert f"{lib}/libllama.so" in linked, f"llama-batched-bench does not load llama-cpp-python's libllama:\n{linked}"
     return tool, env

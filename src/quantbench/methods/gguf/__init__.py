@@ -3,7 +3,9 @@
 The converter is llama.cpp's own `convert_hf_to_gguf.py`, taken from the llama-cpp-python sdist
 that the runtime is built from (scripts/install-gguf.sh), so converter and runtime are the same
 llama.cpp version; it runs in a child process with that sdist's gguf-py, because the PyPI `gguf`
-release lags the converter. Quantization is llama.cpp's C API (`llama_model_quantize`).
+release lags the converter. Quantization is llama.cpp's C API (`llama_model_quantize`); with `imatrix: true`
+llama.cpp's own `llama-imatrix` first measures which weights matter on the calibration text and
+`llama-quantize` then spends the type's bits where they count (both built on first use: tools.py).
 
 K-quants work on blocks of 256 weights; llama.cpp quantizes a tensor whose rows are not a multiple
 of 256 (SmolLM2's width 576) with a fallback type and says so in the job's log.
@@ -20,15 +22,21 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ... import calibration
 from ...errors import DeviceUnavailable
 from ..base import Backend, copy_tokenizer
 from ..runtime import load_tokenizer
+from . import tools
 
 CONVERTER_ENV = "QUANTBENCH_GGUF_CONVERTER"
 MODEL_FILE = "model.gguf"
 # type -> bits per weight for tables and figures (nominal: K-quants mix block types)
 TYPES = {"F32": 32, "F16": 16, "BF16": 16, "Q8_0": 8, "Q6_K": 6, "Q5_K_M": 5, "Q5_0": 5, "Q4_K_M": 4, "Q4_0": 4}
 CONVERTED = {"F32": "f32", "F16": "f16", "BF16": "bf16"}  # types the converter writes itself
+IMATRIX_FILE = "imatrix.gguf"
+# llama.cpp weighs its rounding by an importance matrix for these types; Q8_0 and the float types ignore one
+IMATRIX_TYPES = ("Q6_K", "Q5_K_M", "Q5_0", "Q4_K_M", "Q4_0")
+IMATRIX_TOOLS = ("llama-imatrix", "llama-quantize")
 
 
 def converter() -> Path:
@@ -44,12 +52,28 @@ class GGUF(Backend):
         "type": {"enum": list(TYPES), "description": "llama.cpp file type"},
         "n_ctx": {"type": "integer", "minimum": 64, "default": 2048,
                   "description": "llama.cpp context length at inference; also lm-eval's max length for this model"},
+        # no defaults: the params (and so the cached artifacts) of a method without imatrix stay as they were
+        "imatrix": {"type": "boolean", "description": "quantize with llama.cpp's importance matrix, computed by "
+                    "llama-imatrix on the calibration text"},
+        "calibration": {**{k: v for k, v in calibration.SCHEMA.items() if k != "default"},
+                        "description": "text for imatrix: llama-imatrix reads `samples` consecutive chunks of "
+                        "`sequence_length` tokens from its start (its own recipe: `seed` is not used)"},
     }
     runtime_options = {}  # llama.cpp's own KV-cache types (type_k, type_v) are not wired up yet
     required = ("type",)
     notes = ("llama.cpp via llama-cpp-python 0.3.36 (HF -> GGUF with the converter of the same llama.cpp); "
-             "a batch decodes as one llama_batch; no kv_cache option yet; CUDA needs a llama-cpp-python built "
+             "a batch decodes as one llama_batch; imatrix builds llama.cpp's llama-imatrix and llama-quantize from "
+             "that sdist on first use (about 3 min); no kv_cache option yet; CUDA needs a llama-cpp-python built "
              "with CMAKE_ARGS=-DGGML_CUDA=on, not yet run on a GPU")
+
+    def param_problem(self, params: dict[str, Any]) -> str | None:
+        if params.get("imatrix") and params["type"] not in IMATRIX_TYPES:
+            return f"llama.cpp uses no importance matrix for {params['type']}; imatrix applies to {', '.join(IMATRIX_TYPES)}"
+        if "calibration" in params and not params.get("imatrix"):
+            return "calibration is the text of the importance matrix: give it with imatrix: true only"
+        if params.get("imatrix") and not all(tools.built(t) for t in IMATRIX_TOOLS):
+            return tools.build_problem()
+        return None
 
     def missing_packages(self) -> list[str]:
         missing = super().missing_packages()
@@ -69,14 +93,23 @@ class GGUF(Backend):
             with tempfile.TemporaryDirectory(prefix="quantbench-gguf-") as tmp:
                 f16 = Path(tmp) / "f16.gguf"  # llama.cpp's documented route: f16 first, then quantize
                 _convert(source, f16, "f16")
-                _quantize(f16, target, kind)
+                if params.get("imatrix"):
+                    _quantize_with_imatrix(f16, out, kind, calibration_spec(params), device)
+                else:
+                    _quantize(f16, target, kind)
         copy_tokenizer(source, out)
 
     def artifact_details(self, artifact: Path, params: dict[str, Any]) -> dict[str, Any]:
-        """Tensors per stored type: K-quant files hold other types where rows are not 256-wide."""
+        """Tensors per stored type (K-quant files hold other types where rows are not 256-wide), and what
+        llama-quantize recorded of the importance matrix it used."""
         from gguf import GGUFReader
 
-        return {"tensor_types": dict(Counter(t.tensor_type.name for t in GGUFReader(artifact / MODEL_FILE).tensors))}
+        reader = GGUFReader(artifact / MODEL_FILE)
+        details: dict[str, Any] = {"tensor_types": dict(Counter(t.tensor_type.name for t in reader.tensors))}
+        if params.get("imatrix"):
+            details["imatrix"] = {key: reader.fields[f"quantize.imatrix.{key}"].contents()
+                                  for key in ("entries_count", "chunks_count")}
+        return details
 
     def weight_bytes(self, artifact: Path) -> int:
         """Every tensor in the file, less the token embedding where the model has its own output tensor."""
@@ -103,6 +136,12 @@ class GGUF(Backend):
         return LlamaCppRuntime(artifact / MODEL_FILE, load_tokenizer(artifact), device, n_ctx=params["n_ctx"])
 
 
+def calibration_spec(params: dict[str, Any]) -> dict[str, Any]:
+    from .. import fill_defaults
+
+    return fill_defaults(calibration.SCHEMA["properties"], params.get("calibration", {}))
+
+
 def _convert(source: Path, target: Path, outtype: str) -> None:
     script = converter()
     env = {**os.environ, "PYTHONPATH": str(script.parent / "gguf-py")}
@@ -123,3 +162,17 @@ def _quantize(source: Path, target: Path, kind: str) -> None:
     params.nthread = torch.get_num_threads()
     if llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
         raise RuntimeError(f"llama.cpp could not quantize {source} to {kind} (see the log above)")
+
+
+def _quantize_with_imatrix(f16: Path, out: Path, kind: str, spec: dict[str, Any], device: str) -> None:
+    """llama.cpp's importance-matrix recipe: llama-imatrix on the f16 model over the calibration text, then
+    llama-quantize with it. The matrix stays in the artifact beside the model, named as the model's metadata
+    names it (`quantize.imatrix.file`)."""
+    import torch
+
+    threads = str(torch.get_num_threads())
+    (f16.parent / "calibration.txt").write_text(calibration.load_text(spec))
+    tools.run("llama-imatrix", ["-m", str(f16), "-f", "calibration.txt", "-o", str(out / IMATRIX_FILE),
+                                "-c", str(spec["sequence_length"]), "--chunks", str(spec["samples"]), "-t", threads,
+                                "-ngl", "999" if device == "cuda" else "0"], cwd=f16.parent)
+    tools.run("llama-quantize", ["--imatrix", IMATRIX_FILE, str(f16), MODEL_FILE, kind, threads], cwd=out)
