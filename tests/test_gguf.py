@@ -69,9 +69,9 @@ def hf_model(smol_tiny):
     return torch_runtime(smol_tiny)
 
 
-def quantize(model_folder: Path, out: Path, kind: str) -> Path:
+def quantize(model_folder: Path, out: Path, kind: str, **params) -> Path:
     backend = BACKENDS["gguf"]
-    entry = {"backend": "gguf", "type": kind}
+    entry = {"backend": "gguf", "type": kind, **params}
     jobs.quantize(model_folder, out, model="tiny", device="cpu", country="USA",
                   method={"name": f"gguf-{kind}", "backend": "gguf", "params": with_defaults(backend, entry)})
     return out
@@ -174,6 +174,56 @@ def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
     assert metrics["batch_mode"] == "parallel" and metrics["throughput_tokens_per_s"] > 0
 
 
+IMATRIX_CALIBRATION = {"samples": 6, "sequence_length": 128}
+
+
+@pytest.fixture(scope="module")
+def imatrix_artifact(smol_tiny, tmp_path_factory) -> Path:
+    """Q4_K_M with llama.cpp's importance matrix (its tools are built here on first use, about 3 min)."""
+    return quantize(smol_tiny, tmp_path_factory.mktemp("gguf-imatrix") / "Q4_K_M", "Q4_K_M", imatrix=True,
+                    calibration=IMATRIX_CALIBRATION)
+
+
+def test_imatrix_quantize_records_the_matrix_and_reloads_in_fresh_process(imatrix_artifact, gguf_artifacts,
+                                                                            hf_model, tmp_path):
+    info = artifacts.read_info(imatrix_artifact)
+    # 2 layers x 7 matrices, each read over 6 chunks (the tied embedding is a lookup: no activations)
+    assert info["details"]["imatrix"] == {"entries_count": 14, "chunks_count": 6}
+    assert (imatrix_artifact / "imatrix.gguf").is_file()
+    assert stored_types(imatrix_artifact) == TYPES["Q4_K_M"][0]
+
+    reference = hf_model.forward(torch.tensor(INPUT_IDS))
+    logits = reload_logits_in_fresh_process(imatrix_artifact, tmp_path, "cpu")
+    plain = reload_logits_in_fresh_process(gguf_artifacts["Q4_K_M"], tmp_path, "cpu")
+    assert not torch.equal(logits, plain), "the importance matrix changed nothing"
+    low, high = TYPES["Q4_K_M"][1]
+    assert low <= ((logits - reference).norm() / reference.norm()).item() <= high
+
+
+def test_imatrix_lowers_the_rounding_error_where_the_calibration_activations_are_large(imatrix_artifact,
+                                                                                      gguf_artifacts):
+    """What llama.cpp's imatrix quantization minimises: per weight matrix, the squared rounding error of each
+    column weighted by the mean squared activation that column saw on the calibration text."""
+    import numpy as np
+    from gguf import GGUFReader, quants
+
+    def weights(artifact: Path) -> dict[str, np.ndarray]:
+        return {t.name: quants.dequantize(t.data, t.tensor_type) for t in GGUFReader(artifact / MODEL_FILE).tensors}
+
+    stats = {t.name: np.asarray(t.data, dtype=np.float64).ravel()
+             for t in GGUFReader(imatrix_artifact / "imatrix.gguf").tensors}
+    exact, with_matrix, plain = (weights(a) for a in (gguf_artifacts["F32"], imatrix_artifact, gguf_artifacts["Q4_K_M"]))
+    lower = 0
+    for name in [n.removesuffix(".in_sum2") for n in stats if n.endswith(".in_sum2")]:
+        importance = stats[f"{name}.in_sum2"] / stats[f"{name}.counts"][0]
+
+        def error(quantized: dict[str, np.ndarray]) -> float:
+            return float((((quantized[name] - exact[name]) ** 2) * importance).sum())
+
+        lower += error(with_matrix) < error(plain)
+    assert lower == 14, f"the importance matrix lowered the weighted error of {lower} of 14 matrices"
+
+
 def test_missing_converter_is_refused_at_config_validation(monkeypatch, tmp_path):
     from quantbench.config import load
     from quantbench.errors import ConfigError
@@ -183,6 +233,25 @@ def test_missing_converter_is_refused_at_config_validation(monkeypatch, tmp_path
               "tasks": {"p": {"type": "perplexity", "text": "qb_perplexity"}}}
     with pytest.raises(ConfigError, match="install-gguf.sh"):
         load(config)
+
+
+def test_imatrix_is_refused_at_config_validation_where_it_cannot_apply(monkeypatch, tmp_path):
+    from quantbench.config import load
+    from quantbench.errors import ConfigError
+    from quantbench.methods.gguf import tools
+
+    def config(**method):
+        return {"models": {"m": {"source": f"path:{tmp_path}"}}, "methods": {"q": {"backend": "gguf", **method}},
+                "tasks": {"p": {"type": "perplexity", "text": "qb_perplexity"}}}
+
+    with pytest.raises(ConfigError, match="no importance matrix for Q8_0"):
+        load(config(type="Q8_0", imatrix=True))
+    with pytest.raises(ConfigError, match="with imatrix: true only"):
+        load(config(type="Q4_K_M", calibration={"samples": 4}))
+    monkeypatch.setattr(tools, "built", lambda tool: False)
+    monkeypatch.setattr(tools.shutil, "which", lambda name: None if name == "cmake" else "/usr/bin/" + name)
+    with pytest.raises(ConfigError, match="needs cmake on PATH"):
+        load(config(type="Q4_K_M", imatrix=True))
 
 
 def test_cuda_without_a_cuda_build_of_llama_cpp_is_refused_not_run_on_the_cpu(f32_artifact, monkeypatch):

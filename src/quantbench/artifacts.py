@@ -27,6 +27,7 @@ def quantize(source: Path, out: Path, *, ids: dict[str, str], backend: str, para
     if problem:
         raise DeviceUnavailable(f"{ids['method']}: {problem}")
     manifest = json.loads((source / "manifest.json").read_text())
+    impl.prepare(params)
     meter = EnergyMeter(device, country_iso_code)
     started = now()
     t0 = time.perf_counter()

@@ -73,6 +73,10 @@ class Backend(ABC):
         """What the written artifact holds beyond the params (e.g. the tensor types llama.cpp chose)."""
         return {}
 
+    def prepare(self, params: dict[str, Any]) -> None:
+        """Once-per-environment setup a quantization needs (e.g. building a tool). Runs before the timed and
+        metered quantization: its cost is the installation's, not the method's."""
+
     @abstractmethod
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         """Write a loadable artifact for the model folder `source` into the empty folder `out`."""

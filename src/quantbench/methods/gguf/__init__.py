@@ -84,6 +84,10 @@ class GGUF(Backend):
     def bits(self, params: dict[str, Any]) -> int:
         return TYPES[params["type"]]
 
+    def prepare(self, params: dict[str, Any]) -> None:
+        if params.get("imatrix"):
+            tools.ensure(*IMATRIX_TOOLS)
+
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         target = out / MODEL_FILE
         kind = params["type"]
@@ -170,9 +174,11 @@ def _quantize_with_imatrix(f16: Path, out: Path, kind: str, spec: dict[str, Any]
     names it (`quantize.imatrix.file`)."""
     import torch
 
-    threads = str(torch.get_num_threads())
+    threads, matrix = str(torch.get_num_threads()), out.resolve() / IMATRIX_FILE
     (f16.parent / "calibration.txt").write_text(calibration.load_text(spec))
-    tools.run("llama-imatrix", ["-m", str(f16), "-f", "calibration.txt", "-o", str(out / IMATRIX_FILE),
+    tools.run("llama-imatrix", ["-m", str(f16), "-f", "calibration.txt", "-o", str(matrix),
                                 "-c", str(spec["sequence_length"]), "--chunks", str(spec["samples"]), "-t", threads,
                                 "-ngl", "999" if device == "cuda" else "0"], cwd=f16.parent)
+    if not matrix.is_file():  # llama-imatrix exits 0 when it cannot write its output
+        raise RuntimeError(f"llama-imatrix wrote no {IMATRIX_FILE} (see the log above)")
     tools.run("llama-quantize", ["--imatrix", IMATRIX_FILE, str(f16), MODEL_FILE, kind, threads], cwd=out)
