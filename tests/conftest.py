@@ -55,7 +55,7 @@ def torch_runtime(folder: Path):
 
 def filled(task: dict) -> dict:
     """A task entry with its type's defaults filled in, as the config gives it to the jobs."""
-    from quantbench.methods import fill_defaults
+    from quantbench.defaults import fill_defaults
     from quantbench.tasks import get_task_type
 
     return fill_defaults(get_task_type(task["type"]).schema, task)

@@ -16,9 +16,10 @@ import jsonschema
 import yaml
 
 from . import records, sources
+from .defaults import fill_defaults
 from .devices import cuda_available
 from .errors import ConfigError
-from .methods import BACKENDS, fill_defaults, with_defaults
+from .methods import BACKENDS, with_defaults
 from .tasks import TASK_TYPES
 
 __all__ = ["ConfigError", "Method", "Study", "check_file", "load", "setting"]

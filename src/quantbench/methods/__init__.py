@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..defaults import fill_defaults
 from ..errors import ConfigError
 from .autoround import AutoRound
 from .awq import AWQ
@@ -30,13 +31,3 @@ def get_backend(name: str) -> Backend:
 
 def with_defaults(backend: Backend, params: dict[str, Any]) -> dict[str, Any]:
     return fill_defaults(backend.schema(), {k: v for k, v in params.items() if k != "backend"})
-
-
-def fill_defaults(properties: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """`given` with the schema's defaults added, nested objects (e.g. `calibration`) included."""
-    filled = {k: v["default"] for k, v in properties.items() if "default" in v}
-    filled.update(given)
-    for key, spec in properties.items():
-        if "properties" in spec and isinstance(filled.get(key), dict):
-            filled[key] = fill_defaults(spec["properties"], filled[key])
-    return filled

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import calibration
+from ...defaults import fill_defaults
 from ...errors import DeviceUnavailable
 from ..base import Backend, copy_tokenizer
 from ..runtime import load_tokenizer
@@ -141,8 +142,6 @@ class GGUF(Backend):
 
 
 def calibration_spec(params: dict[str, Any]) -> dict[str, Any]:
-    from .. import fill_defaults
-
     return fill_defaults(calibration.SCHEMA["properties"], params.get("calibration", {}))
 
 
