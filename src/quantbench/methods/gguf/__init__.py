@@ -14,6 +14,7 @@ of 256 (SmolLM2's width 576) with a fallback type and says so in the job's log.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from ...errors import DeviceUnavailable
 from ..base import Backend, copy_tokenizer
 from ..runtime import load_tokenizer
 from . import tools
+
+log = logging.getLogger(__name__)
 
 CONVERTER_ENV = "QUANTBENCH_GGUF_CONVERTER"
 MODEL_FILE = "model.gguf"
@@ -180,4 +183,10 @@ def _quantize_with_imatrix(f16: Path, out: Path, kind: str, spec: dict[str, Any]
                                 "-ngl", "999" if device == "cuda" else "0"], cwd=f16.parent)
     if not matrix.is_file():  # llama-imatrix exits 0 when it cannot write its output
         raise RuntimeError(f"llama-imatrix wrote no {IMATRIX_FILE} (see the log above)")
+    from gguf import GGUFReader
+
+    chunks = GGUFReader(matrix).fields["imatrix.chunk_count"].contents()
+    if chunks < spec["samples"]:
+        log.warning("the calibration text holds %d chunks of %d tokens, not the %d asked for: the importance matrix "
+                    "is measured on those %d", chunks, spec["sequence_length"], spec["samples"], chunks)
     tools.run("llama-quantize", ["--imatrix", IMATRIX_FILE, str(f16), MODEL_FILE, kind, threads], cwd=out)
