@@ -213,7 +213,7 @@ def test_imatrix_lowers_the_rounding_error_where_the_calibration_activations_are
 
     stats = {t.name: np.asarray(t.data, dtype=np.float64).ravel()
              for t in GGUFReader(imatrix_artifact / "imatrix.gguf").tensors}
-    exact, with_matrix, plain = (weights(a) for a in (gguf_artifacts["F32"], imatrix_artifact, gguf_artifacts["Q4_K_M"]))
+    exact, plain, with_matrix = (weights(a) for a in (gguf_artifacts["F32"], gguf_artifacts["Q4_K_M"], imatrix_artifact))
     lower = 0
     for name in [n.removesuffix(".in_sum2") for n in stats if n.endswith(".in_sum2")]:
         importance = stats[f"{name}.in_sum2"] / stats[f"{name}.counts"][0]

@@ -72,7 +72,8 @@ class GGUF(Backend):
 
     def param_problem(self, params: dict[str, Any]) -> str | None:
         if params.get("imatrix") and params["type"] not in IMATRIX_TYPES:
-            return f"llama.cpp uses no importance matrix for {params['type']}; imatrix applies to {', '.join(IMATRIX_TYPES)}"
+            return (f"llama.cpp uses no importance matrix for {params['type']}; "
+                    f"imatrix applies to {', '.join(IMATRIX_TYPES)}")
         if "calibration" in params and not params.get("imatrix"):
             return "calibration is the text of the importance matrix: give it with imatrix: true only"
         if params.get("imatrix") and not all(tools.built(t) for t in IMATRIX_TOOLS):

@@ -47,7 +47,7 @@ def build_problem() -> str | None:
     missing = [name for name in ("cmake", "c++") if shutil.which(name) is None]
     if missing:
         return (f"building llama.cpp's tools needs {' and '.join(missing)} on PATH (Debian: apt-get install "
-                f"cmake g++), or build them ahead: python -m quantbench.methods.gguf.tools")
+                f"cmake g++), or build them ahead on a machine that has both: python -m quantbench.methods.gguf.tools")
     return None
 
 
