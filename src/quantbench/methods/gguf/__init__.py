@@ -16,7 +16,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -103,7 +102,7 @@ class GGUF(Backend):
                 f16 = Path(tmp) / "f16.gguf"  # llama.cpp's documented route: f16 first, then quantize
                 _convert(source, f16, "f16")
                 if params.get("imatrix"):
-                    _quantize_with_imatrix(f16, out, kind, calibration_spec(params), device)
+                    _quantize_with_imatrix(f16, out, kind, _calibration_spec(params), device)
                 else:
                     _quantize(f16, target, kind)
         copy_tokenizer(source, out)
@@ -145,19 +144,16 @@ class GGUF(Backend):
         return LlamaCppRuntime(artifact / MODEL_FILE, load_tokenizer(artifact), device, n_ctx=params["n_ctx"])
 
 
-def calibration_spec(params: dict[str, Any]) -> dict[str, Any]:
+def _calibration_spec(params: dict[str, Any]) -> dict[str, Any]:
+    """The calibration keys with their defaults: GGUF's schema has none, so plain methods keep their params."""
     return fill_defaults(calibration.SCHEMA["properties"], params.get("calibration", {}))
 
 
 def _convert(source: Path, target: Path, outtype: str) -> None:
+    """HF folder -> GGUF; the job's log keeps the converter's account of every tensor."""
     script = converter()
-    env = {**os.environ, "PYTHONPATH": str(script.parent / "gguf-py")}
-    done = subprocess.run([sys.executable, str(script), str(source), "--outtype", outtype, "--outfile", str(target)],
-                          env=env, capture_output=True, text=True)
-    sys.stderr.write(done.stderr)  # the job's log keeps the converter's account of every tensor
-    if done.returncode != 0:
-        last = [line for line in done.stderr.splitlines() if line.strip()][-3:]
-        raise RuntimeError(f"llama.cpp's converter failed on {source}: {' | '.join(last)}")
+    tools.call([sys.executable, str(script), str(source), "--outtype", outtype, "--outfile", str(target)],
+               f"llama.cpp's converter on {source}", env={**os.environ, "PYTHONPATH": str(script.parent / "gguf-py")})
 
 
 def _quantize(source: Path, target: Path, kind: str) -> None:

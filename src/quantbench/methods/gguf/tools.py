@@ -20,6 +20,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,21 @@ def ensure(*tools: str) -> Path:
 
 
 def run(tool: str, args: list[str], *, cwd: Path | None = None) -> None:
-    """Run `tool` on llama-cpp-python's libraries; its output goes to the job's log."""
+    """Run `tool` on llama-cpp-python's libraries."""
     ensure(tool)
-    done = subprocess.run([str(home() / "bin" / tool), *args], cwd=cwd, env=environment(),
-                          capture_output=True, text=True)
-    sys.stderr.write(done.stdout + done.stderr)
+    call([str(home() / "bin" / tool), *args], f"llama.cpp's {tool}", cwd=cwd, env=environment())
+
+
+def call(command: list[str], what: str, *, cwd: Path | None = None, env: dict[str, str] | None = None,
+         log_to: TextIO | None = None) -> None:
+    """Run `command`, its output written to `log_to` (the job's log by default); fail naming `what` and the
+    output's last lines."""
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    output = done.stdout + done.stderr
+    (log_to or sys.stderr).write(output)
     if done.returncode != 0:
-        last = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()][-3:]
-        raise RuntimeError(f"llama.cpp's {tool} failed (exit {done.returncode}): {' | '.join(last)}")
+        last = [line for line in output.splitlines() if line.strip()][-3:]
+        raise RuntimeError(f"{what} failed (exit {done.returncode}): {' | '.join(last)}")
 
 
 def environment() -> dict[str, str]:
@@ -87,8 +95,11 @@ def _build(tools: list[str]) -> None:
     source, build = home() / "src", home() / "build"
     if not (source / "CMakeLists.txt").is_file():
         _unpack_sdist(source)
-    _call(["cmake", "-S", str(source), "-B", str(build), *CMAKE_OPTIONS])
-    _call(["cmake", "--build", str(build), "--target", *tools, "-j", str(os.cpu_count() or 1)])
+    with open(home() / "build.log", "w") as build_log:  # compilers' warnings: thousands of lines
+        what = f"building llama.cpp's {', '.join(tools)} (whole output: {build_log.name})"
+        call(["cmake", "-S", str(source), "-B", str(build), *CMAKE_OPTIONS], what, log_to=build_log)
+        call(["cmake", "--build", str(build), "--target", *tools, "-j", str(os.cpu_count() or 1)], what,
+             log_to=build_log)
     lib, bin_ = home() / "lib", home() / "bin"
     lib.mkdir(exist_ok=True)
     bin_.mkdir(exist_ok=True)
@@ -102,8 +113,8 @@ def _build(tools: list[str]) -> None:
 
 def _unpack_sdist(dest: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="quantbench-llama-sdist-") as tmp:
-        _call([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-               f"llama-cpp-python=={version()}", "-d", tmp])
+        call([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+              f"llama-cpp-python=={version()}", "-d", tmp], "downloading the llama-cpp-python sdist")
         with tarfile.open(next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))) as sdist:
             sdist.extractall(tmp, filter="data")
         shutil.rmtree(dest, ignore_errors=True)
@@ -119,13 +130,6 @@ def _copy(source: Path, target: Path) -> None:
     else:
         shutil.copy2(source, tmp)
     os.replace(tmp, target)
-
-
-def _call(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise RuntimeError(f"building llama.cpp's tools failed at: {' '.join(command[:4])} ... (output above)")
 
 
 if __name__ == "__main__":
