@@ -91,3 +91,24 @@ def study(tmp_path_factory, tiny_model):
     first = snakemake(workdir)
     assert first.returncode == 0, first.stderr[-5000:]
     return workdir, first
+
+
+@pytest.fixture(scope="session")
+def local_hub(tmp_path_factory):
+    """The hub stand-in (tests/local_hub.py) on 127.0.0.1: the reference studies' model and dataset ids, each
+    at two commits, built once per session (~45 s) and served by olah. `.env` for subprocesses
+    (`snakemake(workdir, env=hub.env)`), `with hub.activated():` for this process, `.commits[repo_id]`
+    oldest first, `.requests()` what the server was asked."""
+    import local_hub as hub_module
+
+    hub = hub_module.start(tmp_path_factory.mktemp("local-hub"))
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+def local_hub_in_process(local_hub):
+    """local_hub with its variables set in this process for one test, restored afterwards (a whole session's
+    worth would point every later test at the stand-in and its proxies at nowhere)."""
+    with local_hub.activated():
+        yield local_hub
