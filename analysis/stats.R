@@ -21,12 +21,14 @@
 #   n               observations in the test (items for McNemar, variants for Spearman)
 #   n_baseline_only, n_method_only   McNemar's discordant pairs: items only the baseline got right (b),
 #                   items only the method got right (c); p_value = binom.test(b, b + c, 0.5)$p.value
+#   n_unverified    McNemar: pairs whose content could not be checked to be the same item (no doc_hash on
+#                   one side; items are paired by doc_id, and two runs that scored other items are refused)
 
 suppressPackageStartupMessages(library(effectsize))  # must be attached before cliffs_delta (0.8.3)
 
 COLUMNS <- c("family", "test", "metric", "model", "group", "method", "versus", "statistic", "statistic_name",
              "direction", "p_value", "p_holm", "effect", "effect_name", "effect_ci_low", "effect_ci_high", "n",
-             "n_baseline_only", "n_method_only")
+             "n_baseline_only", "n_method_only", "n_unverified")
 METHOD_LARGER <- "positive: method's values larger than versus'"
 
 # One output row; columns a test does not fill stay NA.
@@ -132,8 +134,16 @@ mcnemar_vs_baseline <- function(items, baseline) {
     base <- sub[sub$method == baseline, c("doc_id", "doc_hash", "correct")]
     if (nrow(base) == 0) next
     for (m in setdiff(unique(sub$method), baseline)) {
-      pairs <- merge(base, sub[sub$method == m, c("doc_id", "doc_hash", "correct")], by = "doc_id",
-                     suffixes = c(".base", ".method"))
+      scored <- sub[sub$method == m, c("doc_id", "doc_hash", "correct")]
+      only_method <- setdiff(scored$doc_id, base$doc_id)
+      only_base <- setdiff(base$doc_id, scored$doc_id)
+      if (length(only_method) + length(only_base) > 0)
+        stop("task ", parts[2], " of model ", parts[1], ": McNemar pairs the same items, but ", length(only_method),
+             " items of the ", m, " run are not in the ", baseline, " run and ", length(only_base), " of the ",
+             baseline, " run's are not in the ", m, " run (doc_id ", paste(head(c(only_method, only_base), 5),
+             collapse = ", "), "): evaluate both on the same items (the task's limit and seed), then rerun",
+             call. = FALSE)
+      pairs <- merge(base, scored, by = "doc_id", suffixes = c(".base", ".method"))
       changed <- which(!is.na(pairs$doc_hash.base) & !is.na(pairs$doc_hash.method) &
                          pairs$doc_hash.base != pairs$doc_hash.method)
       if (length(changed) > 0)
@@ -147,7 +157,8 @@ mcnemar_vs_baseline <- function(items, baseline) {
         versus = baseline, direction = "positive: method more accurate than versus",
         p_value = if (b + c == 0) 1 else binom.test(b, b + c, 0.5)$p.value,
         effect = mean(pairs$correct.method) - mean(pairs$correct.base), effect_name = "accuracy_difference",
-        n = nrow(pairs), n_baseline_only = b, n_method_only = c)
+        n = nrow(pairs), n_baseline_only = b, n_method_only = c,
+        n_unverified = sum(is.na(pairs$doc_hash.base) | is.na(pairs$doc_hash.method)))
     }
   }
   rows

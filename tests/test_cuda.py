@@ -54,5 +54,8 @@ def test_the_dag_on_cuda_fills_gpu_memory_and_nvml_energy(tmp_path, tiny_model):
     bench = runs[runs.kind == "benchmark"]
     assert len(bench) == len(config["methods"]) and (bench.peak_gpu_allocated_mb > 0).all()
     assert bench.energy_method.str.contains("nvml").all(), set(bench.energy_method)  # zeus_nvml, or sampled
-    # a tiny model's window can be shorter than the counter's update period: zero joules, but read
-    assert bench.energy_per_token_j.ge(0).all() and bench.gpu_samples.ge(1).all()
+    # a tiny model's window can be shorter than the counter's update period: then no energy, and energy_note
+    # says why; a reading is a counter that moved, never 0 J
+    measured, notes = bench.energy_per_token_j.notna(), bench.reindex(columns=["energy_note"]).energy_note
+    assert bench.energy_per_token_j[measured].gt(0).all() and notes[~measured].notna().all()
+    assert bench.gpu_samples.ge(1).all()

@@ -235,6 +235,23 @@ def test_gpu_counter_is_preferred_to_sampling(devices, monkeypatch):
     assert box.reading.gpu["gpu_util_max_pct"] == 50
 
 
+def test_a_counter_that_did_not_advance_gives_no_energy_and_says_why(devices, monkeypatch):
+    """A window shorter than NVML's update period reads 0 J: that is the counter's resolution, not a measurement
+    (it would enter the statistics as the most efficient run); beside a RAPL counter that did move, too."""
+    nvml = devices.gpus({"GPU-0000": 5_000})
+    meter = energy.EnergyMeter("cuda")
+    monkeypatch.setattr(meter, "_tracker", lambda: None)
+    with meter.measure() as box:
+        pass
+    reading = box.reading
+    assert reading.energy_j is None and reading.net_energy_j is None and reading.co2_kg is None
+    assert reading.energy_method == "zeus_nvml" and "zeus_nvml did not advance" in reading.energy_note
+    assert reading.components_j == {"zeus_nvml": 0}
+    with meter.measure() as box:  # the next window that sees the counter move is a measurement again
+        nvml.counter_mj[0] += 1_000
+    assert box.reading.energy_j == pytest.approx(1.0) and box.reading.energy_note is None
+
+
 def test_rapl_readable_by_root_only_leaves_the_gpu_counter(devices, monkeypatch):
     """Since 2020 Linux lets only root read RAPL's energy_uj: the CPU is not counted, the GPU still is."""
     nvml = devices.gpus({"GPU-0000": 0})
@@ -283,12 +300,14 @@ def test_counter_meter_subtracts_idle_power(devices, monkeypatch):
 
     monkeypatch.setattr(energy.time, "sleep", sleep)
     assert meter.measure_idle(2) == pytest.approx(10)
+    idle_measured = meter.idle_measured
     with meter.measure() as box:
         Clock.t += 3
         nvml.counter_mj[0] += 90_000  # 30 W under load
     reading = box.reading
     assert reading.energy_j == pytest.approx(90)
     assert reading.net_energy_j == pytest.approx(60)
+    assert reading.idle_measured == idle_measured is not None  # the record says when the idle power was taken
     assert reading.energy_method == "zeus_nvml"
     assert reading.components_j == {"zeus_nvml": pytest.approx(90)}
 

@@ -15,7 +15,7 @@ from conftest import filled, score, torch_runtime
 from quantbench import artifacts, jobs
 from quantbench.methods import BACKENDS, kv_cache, with_defaults
 from quantbench.methods.gguf import MODEL_FILE
-from test_methods import INPUT_IDS, reload_logits_in_fresh_process
+from test_methods import INPUT_IDS, check_weight_bytes, reload_logits_in_fresh_process
 from workflow_runner import CLEAN_ENV
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by make setup")
@@ -107,6 +107,7 @@ def test_gguf_quantize_reload_in_fresh_process(kind, gguf_artifacts, hf_model, t
 
     reference = hf_model.forward(torch.tensor(INPUT_IDS))
     logits = reload_logits_in_fresh_process(artifact, tmp_path, "cpu")
+    check_weight_bytes(artifact, tmp_path, "cpu")
     low, high = TYPES[kind][1]
     error = ((logits - reference).norm() / reference.norm()).item()
     assert low <= error <= high, f"{kind}: relative logit error {error:.2e} outside [{low}, {high}]"
@@ -119,7 +120,9 @@ def test_sizes_on_disk_follow_the_type(gguf_artifacts):
 
 def test_kv_cache_bytes_per_token_read_from_the_gguf_are_the_hf_models_in_f16(f32_artifact, hf_model):
     runtime, _ = artifacts.load(f32_artifact, "cpu")
-    assert runtime.kv_cache_bytes_per_token() == kv_cache.bytes_per_token(hf_model.model.config, 2, None) > 0
+    tokens = {"prompt_tokens": 16, "new_tokens": 4}
+    assert runtime.kv_cache_bytes_per_token(**tokens) == kv_cache.bytes_per_token(hf_model.model.config, 2, None,
+                                                                                   **tokens) > 0
 
 
 def test_lm_eval_scores_the_gguf_model_as_the_hf_model(f32_artifact, hf_model):
@@ -174,6 +177,44 @@ def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
     assert metrics["batch_mode"] == "parallel" and metrics["throughput_tokens_per_s"] > 0
 
 
+# 32 prompts of 128 tokens: 4096 tokens, twice llama.cpp's n_batch. In one llama_decode they abort the process
+# (GGML_ASSERT, exit 134), so the check runs in a process of its own.
+LONG_BATCH = """
+import json, sys, numpy as np, torch
+from pathlib import Path
+from quantbench import artifacts, benchmark, jobs
+from quantbench.tasks.data import text_path
+artifact, out = Path(sys.argv[1]), Path(sys.argv[2])
+runtime, _ = artifacts.load(artifact, "cpu")
+prompts = benchmark.prompt_batch(runtime, text_path("qb_perplexity").read_text(), 128, 32)
+together = runtime.decoder(32, 128).prefill(prompts.tolist())
+together = np.stack([together[j].copy() for j in range(32)])
+alone = np.stack([runtime.decoder(1, 128).prefill([row])[0].copy() for row in prompts.tolist()])
+generated = runtime.generate(prompts, max_new_tokens=4, min_new_tokens=4)
+each = torch.cat([runtime.generate(row[None], max_new_tokens=4, min_new_tokens=4) for row in prompts])
+settings = {"prompt_tokens": 128, "new_tokens": 4, "warmup": 0, "iterations": 1, "idle_seconds": 0,
+            "cooldown_seconds": 0}
+jobs.run_benchmark(artifact, {32: out / "bs32.json"}, ids={"model": "tiny", "method": "gguf", "rep": 1},
+                   settings=settings, device="cpu", country="USA")
+print(json.dumps({"logit_error": float(np.abs(together - alone).max() / np.abs(alone).max()),
+                  "same_tokens": generated.tolist() == each.tolist()}))
+"""
+
+
+def test_a_batch_longer_than_llama_cpp_takes_at_once_is_decoded_in_pieces(gguf_artifacts, tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", LONG_BATCH, str(gguf_artifacts["Q8_0"]), str(tmp_path)],
+                          capture_output=True, text=True, env=CLEAN_ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["same_tokens"], "32 rows decoded together generated other tokens than each row alone"
+    assert result["logit_error"] < 1e-3, result
+    record = json.loads((tmp_path / "bs32.json").read_text())
+    assert record["status"] == "ok" and record["metrics"]["prompt_tokens"] == 128
+
+
 # the calibration text is 3298 tokens: 3 chunks of 1024, one fewer than asked for
 IMATRIX_CALIBRATION = {"samples": 4, "sequence_length": 1024}
 
@@ -192,6 +233,10 @@ def test_imatrix_quantize_records_the_matrix_and_reloads_in_fresh_process(imatri
     assert info["details"]["imatrix"] == {"entries_count": 14, "chunks_count": 3}
     assert (imatrix_artifact / "imatrix.gguf").is_file()
     assert stored_types(imatrix_artifact) == TYPES["Q4_K_M"][0]
+    # the model's size is the model's; the matrix beside it is reported on its own
+    matrix_bytes = (imatrix_artifact / "imatrix.gguf").stat().st_size
+    assert info["details"]["companion_bytes"] == {"imatrix.gguf": matrix_bytes}
+    assert info["size_bytes"] == sum(p.stat().st_size for p in imatrix_artifact.iterdir()) - matrix_bytes
 
     reference = hf_model.forward(torch.tensor(INPUT_IDS))
     logits = reload_logits_in_fresh_process(imatrix_artifact, tmp_path, "cpu")

@@ -63,6 +63,16 @@ def test_mcnemar_records_discordant_counts(run_stats):
     assert mc.loc["worse", "p_value"] == pytest.approx(2 * 0.5 ** 12)
     assert mc.loc["worse", "p_holm"] == pytest.approx(3 * 2 * 0.5 ** 12)  # smallest of three in its family
     assert set(mc.family) == {"mcnemar_exact|correct"}
+    assert (mc.n_unverified == 40).all()  # these items carry no doc_hash: paired by id alone
+
+
+def test_mcnemar_refuses_runs_that_scored_other_items(run_stats):
+    from rpy2.rinterface_lib.embedded import RRuntimeError
+
+    items = items_table({"fp32": [1] * 40, "fewer": [1] * 40})
+    items = items[~((items.method == "fewer") & (items.doc_id >= 35))]  # 5 of the baseline's items not scored
+    with pytest.raises(RRuntimeError, match="0 items of the fewer run are not in the fp32 run and 5"):
+        run_stats(bench_table({1: {"fp32": [10, 11, 12]}}), items)
 
 
 def test_identical_groups_large_p_shifted_groups_small_p_after_holm(run_stats):

@@ -85,15 +85,17 @@ phase "study: $MODEL on $DEVICE, until $STUDY_SECONDS s"
 STUDY=$WORK/study/study.yaml
 "$PYTHON" "$HERE/study.py" config --device "$DEVICE" --model "$MODEL" > "$STUDY" && cp "$STUDY" "$OUT/"
 snake() {  # run the DAG up to the targets given, stopping at the study's deadline
-    local left=$((START + STUDY_SECONDS - SECONDS))
-    [ "$left" -gt 10 ] || { phase "deadline reached: not started: $1"; FAILED+=("$1 (deadline)"); return 1; }
-    phase "snakemake: $1 (${left} s left)"; shift
+    local left=$((START + STUDY_SECONDS - SECONDS)) what=$1
+    [ "$left" -gt 10 ] || { phase "deadline reached: not started: $what"; FAILED+=("$what (deadline)"); return 1; }
+    phase "snakemake: $what (${left} s left)"; shift
     timeout --signal=INT --kill-after=60 "$left" "$PYTHON" -m snakemake --snakefile "$ROOT/Snakefile" \
         --directory "$WORK/study" --configfile "$STUDY" --cores "$(nproc)" --resources gpu=1 --scheduler greedy \
-        --keep-going --rerun-incomplete "$@" || { local rc=$?; echo "snakemake stopped (exit $rc)"; FAILED+=("$1"); return 1; }
+        --keep-going --rerun-incomplete "$@" || { local rc=$?; echo "snakemake stopped (exit $rc)"; FAILED+=("$what"); return 1; }
 }
 mapfile -t TARGETS < <("$PYTHON" "$HERE/study.py" targets "$STUDY")
-snake "benchmarks" "${TARGETS[@]}"
+# --keep-incomplete: a job stopped at the deadline keeps the batch sizes it wrote (each record is written
+# whole, batch 32 first); Snakemake would delete them as the outputs of an unfinished job
+snake "benchmarks" --keep-incomplete "${TARGETS[@]}"
 snake "the run table" results/tables/runs.csv
 
 if [ "$TESTS_SECONDS" -gt 0 ]; then

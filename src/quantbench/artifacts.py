@@ -34,11 +34,14 @@ def quantize(source: Path, out: Path, *, ids: dict[str, str], backend: str, para
     with meter.measure() as box:
         impl.quantize(source, out, params, device)
     wall_time = time.perf_counter() - t0
-    files, size = folder_checksums(out), folder_bytes(out)
+    files, companions = folder_checksums(out), impl.companion_files(params)
+    size = folder_bytes(out, exclude=companions)
+    details = {**impl.artifact_details(out, params),
+               **({"companion_bytes": {name: (out / name).stat().st_size for name in companions}} if companions else {})}
     record = records.ok(
         "quantize", ids, device=device, packages=impl.packages,
         metrics={"size_bytes": size, "quantize_time_s": wall_time}, energy=box.reading.as_dict(),
-        details=impl.artifact_details(out, params), backend=backend, bits=impl.bits(params),
+        details=details, backend=backend, bits=impl.bits(params),
         weights=manifest.get("weights", "pretrained"), params=params,
         started=started, source=manifest["source"], input_checksums=manifest["files"], files=files,
         size_bytes=size,

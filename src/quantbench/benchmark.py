@@ -3,13 +3,13 @@ memory-bandwidth bound each decode rate is held against."""
 
 from __future__ import annotations
 
-import resource
 import statistics
 import time
 
 import numpy as np
 import torch
 
+from . import memory
 from .energy import EnergyMeter, EnergyReading
 from .errors import DataError
 
@@ -103,9 +103,10 @@ def _timed(fn, runtime) -> float:
 
 
 def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: int, warmup: int, iterations: int,
-        meter: EnergyMeter, idle_seconds: float) -> tuple[dict, dict]:
+        meter: EnergyMeter) -> tuple[dict, dict]:
     """Time prefill (the prompts through the model, logits of the last position) and full greedy generation
-    of `new_tokens`. Returns the run-table values and the energy reading of the timed generate calls."""
+    of `new_tokens`. Returns the run-table values and the energy reading of the timed generate calls (net of
+    the idle power `meter` measured, if it did). Peak memory is of the timed calls alone."""
     inputs = prompt_batch(runtime, text, prompt_tokens, batch_size)
 
     def prefill():
@@ -114,11 +115,11 @@ def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: 
     def generate():
         runtime.generate(inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
 
-    meter.measure_idle(idle_seconds)  # before warm-up heats the clocks up, or idle would read high
     for _ in range(warmup):
         prefill()
         generate()
     runtime.reset_peak_memory()
+    memory.reset_peak()
     prefill_s = [_timed(prefill, runtime) for _ in range(iterations)]
     with meter.measure() as box:
         generate_s = [_timed(generate, runtime) for _ in range(iterations)]
@@ -129,7 +130,7 @@ def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: 
         **latency_stats([g - median_prefill for g in generate_s], "decode"),
         **rates(batch_size=batch_size, new_tokens=new_tokens, prefill_s=prefill_s, generate_s=generate_s,
                 energy=box.reading),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": memory.peak_rss_mb(),
         "batch_mode": runtime.batch_mode,
         "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "warmup": warmup, "iterations": iterations,
         **runtime.peak_memory(),

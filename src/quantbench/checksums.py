@@ -24,8 +24,8 @@ def folder_checksums(folder: Path, exclude: tuple[str, ...] = ()) -> dict[str, s
     }
 
 
-def folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+def folder_bytes(folder: Path, exclude: tuple[str, ...] = ()) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.name not in exclude)
 
 
 def verify(folder: Path, expected: dict[str, str], rerun_hint: str) -> None:

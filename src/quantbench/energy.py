@@ -3,7 +3,9 @@
 Hardware counters when the machine has them, read through Zeus (energy_counters.py: NVML's total-energy
 counter for the GPU, RAPL package and DRAM for the CPU); NVML's sampled power on GPUs without the counter;
 otherwise codecarbon's estimate. Every number carries the name of the method that produced it, and idle
-power measured just before the run is subtracted into a net figure.
+power, measured when the caller chooses (a benchmark job: once, before the model loads), is subtracted into
+a net figure. A window in which a counter did not advance has no energy figure, and says why: zero joules is
+the counter's resolution, not a measurement.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Iterator
 
 from .energy_counters import GPU_METHOD, ZeusCounters, optional
+from .environment import now
 from .gpu_monitor import NvmlSampler
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,9 @@ class EnergyReading:
     energy_j: float | None  # raw, everything the meter saw in the window
     energy_method: str
     idle_power_w: float | None = None
+    idle_measured: str | None = None  # when idle_power_w was measured (UTC, ISO 8601)
     net_energy_j: float | None = None  # raw minus idle power x duration
+    energy_note: str | None = None  # why energy_j is empty where a meter was read
     co2_kg: float | None = None
     co2_method: str | None = None
     components_j: dict[str, float] = field(default_factory=dict)
@@ -64,11 +69,13 @@ class EnergyMeter:
         self.counters = optional(ZeusCounters.open, self.gpu)
         self.country_iso_code = country_iso_code
         self.idle_power_w: float | None = None
+        self.idle_measured: str | None = None
 
     def measure_idle(self, seconds: float) -> float | None:
         """Average power while sleeping `seconds`; later readings subtract it."""
         if seconds <= 0:
             return None
+        self.idle_measured = now()
         with self.measure() as box:
             time.sleep(seconds)
         reading = box.reading
@@ -102,6 +109,7 @@ class EnergyMeter:
                 components[NvmlSampler.name] = sampler.energy_j()
                 methods.append(NvmlSampler.name)
         estimate = _stop(tracker)
+        note = _not_advanced(components, duration)  # the counters' own components, before any estimate's
         if components:
             energy, method = sum(components.values()), "+".join(methods)
         else:
@@ -109,11 +117,15 @@ class EnergyMeter:
             method = "codecarbon_estimate"
             if estimate:
                 components = {"cpu_estimate": estimate.cpu_energy * KWH, "ram_estimate": estimate.ram_energy * KWH}
+        if note is None and energy is not None and energy <= 0:
+            note = f"{method} read {energy} J for the {duration:.3f} s window: below its resolution"
+        if note:
+            energy = None
         co2_kg, co2_method = _co2(energy, method, estimate)
         reading = EnergyReading(duration, energy, method, components_j=components, co2_kg=co2_kg,
-                                co2_method=co2_method, gpu=sampler.summary() if sampler else None)
+                                co2_method=co2_method, gpu=sampler.summary() if sampler else None, energy_note=note)
         if self.idle_power_w is not None and energy is not None:
-            reading.idle_power_w = self.idle_power_w
+            reading.idle_power_w, reading.idle_measured = self.idle_power_w, self.idle_measured
             reading.net_energy_j = energy - self.idle_power_w * duration  # may be < 0 within noise: kept
         box.reading = reading
 
@@ -131,6 +143,15 @@ class EnergyMeter:
         except Exception as err:  # codecarbon missing or broken: counters still work
             log.warning("energy: codecarbon unavailable (%s); no CO2 figure", err)
             return None
+
+
+def _not_advanced(counters: dict[str, float], duration: float) -> str | None:
+    """Why the window has no energy figure: a counter that did not move in it reads 0 J, which is below its
+    resolution (NVML's counter updates every 20-100 ms), not a measurement; their sum would understate."""
+    still = sorted(name for name, joules in counters.items() if joules <= 0)
+    if still:
+        return f"{', '.join(still)} did not advance in the {duration:.3f} s window: below its resolution"
+    return None
 
 
 def _co2(energy_j: float | None, method: str, estimate) -> tuple[float | None, str | None]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import artifacts, atomic, benchmark, layout, records, sources
+from . import artifacts, atomic, benchmark, layout, memory, records, sources
 from .checksums import folder_checksums, verify
 from .devices import resolve_device
 from .energy import EnergyMeter
@@ -66,14 +66,22 @@ def quantize(model_dir: Path, out: Path, *, model: str, method: dict[str, Any], 
 
 
 class _LoadedRun:
-    """A run's variant loaded for inference, and the record fields every run shares."""
+    """A run's variant loaded for inference, and the record fields every run shares.
+
+    The process's resident memory is read just before the load, with the backend's libraries already
+    imported, so that what a run adds over it is the model's own memory, not the libraries' code."""
 
     def __init__(self, artifact: Path, device: str):
         self.artifact, self.device = artifact, resolve_device(device)
         self.started = now()
+        get_backend(artifacts.read_info(artifact)["backend"]).import_libraries()
+        self.rss_before_mb = memory.rss_mb()
+        memory.reset_peak()
         t0 = time.perf_counter()
         self.runtime, self.info = artifacts.load(artifact, self.device)
         self.load_time_s = time.perf_counter() - t0
+        self.memory = {"load_peak_rss_mb": memory.peak_rss_mb(), "loaded_rss_mb": _less(memory.rss_mb(),
+                                                                                          self.rss_before_mb)}
         self.closed = False
 
     def close(self) -> None:
@@ -88,9 +96,14 @@ class _LoadedRun:
 
     def record(self, kind: str, ids: dict[str, Any], metrics: dict[str, Any], **fields: Any) -> dict[str, Any]:
         return records.ok(kind, ids, device=self.device, packages=get_backend(self.info["backend"]).packages,
-                          metrics={"size_bytes": self.info["size_bytes"], "load_time_s": self.load_time_s, **metrics},
+                          metrics={"size_bytes": self.info["size_bytes"], "load_time_s": self.load_time_s,
+                                   **self.memory, **metrics},
                           backend=self.info["backend"], bits=self.info["bits"], weights=self.info.get("weights", "pretrained"),
                           **{"started": self.started, **fields})
+
+
+def _less(value: float | None, base: float | None) -> float | None:
+    return None if value is None or base is None else value - base
 
 
 def prepare_task(artifact: Path, out: Path, *, ids: dict[str, Any], task: dict[str, Any], device: str,
@@ -160,8 +173,12 @@ def evaluate_tasks(artifact: Path, runs: list[TaskRun], *, ids: dict[str, Any], 
             atomic.write_json(run_.record, records.failed("evaluate", {**ids, "task": run_.name}, message,
                                                           task_type=run_.task["type"]))
 
-    run = _load_guarded(artifact, device, f"{ids['model']}/{ids['method']} to evaluate it", on_error,
-                        lambda message: record_failures(message, runs))
+    run = None
+    with guarded(f"loading {ids['model']}/{ids['method']} to evaluate it", on_error,
+                 lambda message: record_failures(message, runs)):
+        for task_run in runs:
+            get_task_type(task_run.task["type"]).load_libraries(task_run.task)
+        run = _LoadedRun(artifact, device)
     if run is None:
         return
     # tasks that load the baseline (closing the variant to make room) last, so that the variant is loaded once
@@ -213,51 +230,56 @@ def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any],
 
 def run_benchmark(artifact: Path, outs: dict[int, Path], *, ids: dict[str, Any], settings: dict[str, Any],
                   device: str, country: str, on_error: str = "error") -> None:
-    """Every batch size of one variant and repetition (`outs`: batch size -> record) in one fresh process,
-    smallest first: the process's peak RSS, which only grows, then holds each batch's own peak, as the larger
-    batches use more. `ids`: model, method, rep."""
+    """Every batch size of one variant and repetition (`outs`: batch size -> record, in the order they run) in
+    one process. Idle power is measured once, before the model loads, so that no batch's idle reads the heat
+    of the one before; each batch's memory peak is its own (reset before it). `ids`: model, method, rep."""
     def record_failures(message: str, batch_sizes) -> None:
         for batch_size in batch_sizes:
             atomic.write_json(outs[batch_size], records.failed("benchmark", {**ids, "batch_size": batch_size}, message))
 
-    run = _load_guarded(artifact, device, f"{ids['model']}/{ids['method']} to benchmark it", on_error,
-                        lambda message: record_failures(message, outs))
-    if run is None:
+    meter = shared = None
+    with guarded(f"preparing the benchmark of {ids['model']}/{ids['method']}", on_error,
+                 lambda message: record_failures(message, outs)):
+        meter = EnergyMeter(resolve_device(device), country)
+        meter.measure_idle(settings["idle_seconds"])
+        run = _LoadedRun(artifact, device)
+        shared = _benchmark_setup(run, artifact, settings)
+    if shared is None:
         return
-    # what every batch size shares, measured or read once per job
-    backend, params = get_backend(run.info["backend"]), run.info["params"]
-    shared = {"weight_bytes": backend.weight_bytes(artifact), "bandwidth_gbs": benchmark.memory_bandwidth_gbs(run.device),
-              "kernel": backend.kernel(params, run.device) + kv_cache.describe(params.get("kv_cache")),
-              "kv_cache_bytes_per_token": run.runtime.kv_cache_bytes_per_token(),
-              "text": text_path("qb_perplexity").read_text()}
-    for batch_size in sorted(outs):
+    for batch_size in outs:
         batch_ids = {**ids, "batch_size": batch_size}
         with guarded(f"benchmark {run_id('benchmark', batch_ids)}", on_error,
                      lambda message: record_failures(message, [batch_size])):
-            _benchmark_one(run, outs[batch_size], batch_ids, settings, shared, country)
+            _benchmark_one(run, outs[batch_size], batch_ids, settings, shared, meter)
 
 
-def _load_guarded(artifact: Path, device: str, what: str, on_error: str, record_failures) -> _LoadedRun | None:
-    """The variant loaded once for a job's runs; None (each run recorded failed) where loading failed under
-    on_error: skip."""
-    with guarded(f"loading {what}", on_error, record_failures):
-        return _LoadedRun(artifact, device)
-    return None
+def _benchmark_setup(run: _LoadedRun, artifact: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """What every batch size shares, measured or read once per job."""
+    backend, params = get_backend(run.info["backend"]), run.info["params"]
+    return {"weight_bytes": backend.weight_bytes(artifact, run.device), "bandwidth_gbs": benchmark.memory_bandwidth_gbs(run.device),
+            "kernel": backend.kernel(params, run.device) + kv_cache.describe(params.get("kv_cache")),
+            "speed_caveat": backend.speed_caveat(params, run.info.get("weights", "pretrained")),
+            "kv_cache_bytes_per_token": run.runtime.kv_cache_bytes_per_token(
+                prompt_tokens=settings["prompt_tokens"], new_tokens=settings["new_tokens"]),
+            "text": text_path("qb_perplexity").read_text()}
 
 
 def _benchmark_one(run: _LoadedRun, out: Path, ids: dict[str, Any], settings: dict[str, Any],
-                   shared: dict[str, Any], country: str) -> None:
+                   shared: dict[str, Any], meter: EnergyMeter) -> None:
     started = now()
     time.sleep(settings["cooldown_seconds"])  # let the previous measurement's heat and clocks settle
     metrics, energy = benchmark.run(
         run.runtime, shared["text"], batch_size=ids["batch_size"],
         prompt_tokens=settings["prompt_tokens"], new_tokens=settings["new_tokens"], warmup=settings["warmup"],
-        iterations=settings["iterations"], meter=EnergyMeter(run.device, country), idle_seconds=settings["idle_seconds"],
+        iterations=settings["iterations"], meter=meter,
     )
     metrics.update(benchmark.bandwidth_bound(
         batch_size=ids["batch_size"], weight_bytes=shared["weight_bytes"], bandwidth_gbs=shared["bandwidth_gbs"],
         decode_tokens_per_s=metrics["decode_tokens_per_s"]), kernel=shared["kernel"],
-        kv_cache_bytes_per_token=shared["kv_cache_bytes_per_token"])
+        kv_cache_bytes_per_token=shared["kv_cache_bytes_per_token"],
+        model_rss_mb=_less(metrics["peak_rss_mb"], run.rss_before_mb))
+    if shared["speed_caveat"]:
+        metrics["speed_caveat"] = shared["speed_caveat"]
     record = run.record("benchmark", ids, metrics, energy=energy, started=started)
     atomic.write_json(out, record)
     log.info("benchmarked %s: %.1f tokens/s", record["run_id"], metrics["throughput_tokens_per_s"])

@@ -16,7 +16,7 @@ from . import layout
 from .environment import describe, now
 
 # Fields of an energy reading that are run-table columns; the rest (components, duration) stay in the record.
-ENERGY_COLUMNS = ("energy_j", "energy_method", "idle_power_w", "net_energy_j", "co2_kg", "co2_method")
+ENERGY_COLUMNS = ("energy_j", "energy_method", "energy_note", "idle_power_w", "net_energy_j", "co2_kg", "co2_method")
 ID_FIELDS = ("model", "method", "task", "batch_size", "rep")
 # Identifying fields of an ok record besides ID_FIELDS, copied into its row
 ROW_FIELDS = ("backend", "bits", "weights", "task_type", "started", "ended")

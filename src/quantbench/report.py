@@ -15,10 +15,16 @@ from .figures import CAPTIONS
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:14px}"""
+th{background:#f3f3f3;max-width:10em}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:14px}
+.wide{overflow-x:auto;max-width:100%}"""
 
 
 ENVIRONMENT = [c.name for c in runtable.COLUMNS if c.group == "environment"]
+
+
+def table_html(table: pd.DataFrame, **options) -> str:
+    """A table that scrolls sideways in its own box when wider than the page, rather than running off it."""
+    return f"<div class=wide>{table.to_html(**options)}</div>"
 
 
 def read_runs(runs_csv: Path) -> pd.DataFrame:
@@ -80,7 +86,7 @@ def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
             "bound tokens/s": shown(reps.bandwidth_bound_tokens_per_s.mean(), reps.bandwidth_bound_tokens_per_s.std()),
             "of bound": shown(reps.bandwidth_fraction.mean(), reps.bandwidth_fraction.std()),
             "latency p50 s": shown(reps.latency_p50_s.mean(), reps.latency_p50_s.std()),
-            "peak RSS MB": shown(reps.peak_rss_mb.max()),
+            "peak RSS MB": shown(reps.peak_rss_mb.max()), "model RSS MB": shown(reps.model_rss_mb.max()),
             "J/token": shown(reps.energy_per_token_j.mean(), reps.energy_per_token_j.std()),
             "CO2 g/rep": shown(reps.co2_kg.mean() * 1000), "energy by": reps.energy_method.iloc[0]}
     table = pd.DataFrame.from_dict(rows, orient="index")
@@ -123,8 +129,9 @@ def study_cost(runs: pd.DataFrame) -> pd.DataFrame:
 TESTS = {
     "mcnemar_exact": "Exact McNemar test of per-item correctness, each method against the baseline on the same "
                      "items; n_baseline_only (b) and n_method_only (c) are the discordant items, "
-                     "p = binom.test(b, b + c). Items are paired by id and content: a study whose data changed "
-                     "between two evaluations is refused.",
+                     "p = binom.test(b, b + c). Items are paired by id and content: two runs that scored other "
+                     "items, or whose data changed between the evaluations, are refused; n_unverified counts "
+                     "pairs whose content had no hash to check.",
     "kruskal_wallis": "Kruskal-Wallis test across methods, over repetitions, per model and batch size or task.",
     "dunn": "Dunn's pairwise post-hoc tests after each Kruskal-Wallis test (three or more methods); "
             "Holm within the pairs of one omnibus test. z > 0: the method's values rank higher than versus' "
@@ -155,7 +162,7 @@ def stats_sections(stats: pd.DataFrame) -> list[str]:
     for test, rows in stats.groupby("test", sort=False):
         rows = rows.dropna(axis=1, how="all").drop(columns="test")
         parts += [f"<h3>{html.escape(str(test))}</h3><p class=note>{html.escape(TESTS.get(test, ''))}</p>",
-                  rows.to_html(index=False, na_rep="", float_format=lambda x: f"{x:.4g}")]
+                  table_html(rows, index=False, na_rep="", float_format=lambda x: f"{x:.4g}")]
     return parts
 
 
@@ -164,8 +171,8 @@ def environment_section(runs: pd.DataFrame, r_versions: dict[str, str]) -> list[
     measured = runs[runs.status == "ok"].drop_duplicates(env_columns)[env_columns]
     analysis = pd.DataFrame({"package": list(r_versions), "version": list(r_versions.values())})
     return ["<h2>Environment</h2><p class=note>where the runs were measured</p>",
-            measured.to_html(index=False, na_rep=""),
-            "<p class=note>the R used for statistics and figures</p>", analysis.to_html(index=False)]
+            table_html(measured, index=False, na_rep=""),
+            "<p class=note>the R used for statistics and figures</p>", table_html(analysis, index=False)]
 
 
 def glossary(runs: pd.DataFrame) -> list[str]:
@@ -192,21 +199,21 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         *[f"<p class=note>{html.escape(n)}</p>" for n in notes if n],
         "<h2>Quality, size and quantization cost</h2><p class=note>each task's headline value: accuracy for "
         "choice tasks, token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks, the "
-        "answers' perplexity under the baseline for generation</p>", quality_table(runs).to_html(),
+        "answers' perplexity under the baseline for generation</p>", table_html(quality_table(runs)),
         "<h2>Speed, memory and energy</h2><p class=note>What measured each method: the kernel behind its matrix "
         "products, whether a batch ran as one (parallel) or row after row, and the bytes of weights a decode step "
-        "reads.</p>", measured_with(runs).to_html(),
+        "reads.</p>", table_html(measured_with(runs)),
         "<p class=note>tokens/s: generated tokens per second of the timed generate calls (value with the digits its "
         "spread over repetitions supports; cv = stdev/mean). bound: the decode rate this machine's memory bandwidth "
         "allows (batch x bandwidth / weight bytes per step); of bound: decode tokens/s as a share of it.</p>",
-        speed_table(runs).to_html(),
+        table_html(speed_table(runs)),
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
         "<h2>Statistics</h2>", *stats_sections(stats),
-        "<h2>What this study cost</h2>", study_cost(runs).to_html(),
+        "<h2>What this study cost</h2>", table_html(study_cost(runs)),
         *environment_section(runs, r_versions),
         *glossary(runs),
     ]
     if not problems.empty:
         parts += ["<h2>Runs without results</h2>",
-                  problems[["run_id", "status", "reason", "error"]].to_html(index=False, na_rep="")]
+                  table_html(problems[["run_id", "status", "reason", "error"]], index=False, na_rep="")]
     atomic.write_text(out, "\n".join(parts))

@@ -105,9 +105,14 @@ COLUMNS: list[Column] = [
     Column("head_train_accuracy", "float", "", (E,), "quality", "classification heads: accuracy on those items"),
     Column("head_sha256", "str", "", (E,), "quality", "classification heads: checksum of the head that scored"),
     # cost of producing and loading a variant
-    Column("size_bytes", "int", "B", ALL, "cost", "the artifact's bytes on disk"),
+    Column("size_bytes", "int", "B", ALL, "cost", "the artifact's bytes on disk (the model's files: a companion "
+           "such as llama.cpp's importance matrix is in quantization.json's details.companion_bytes)"),
     Column("quantize_time_s", "float", "s", (Q,), "cost", "wall time of the quantize job (baseline: load and save)"),
     Column("load_time_s", "float", "s", (E, B), "cost", "time to verify and load the artifact"),
+    Column("load_peak_rss_mb", "float", "MiB", (E, B), "memory", "peak resident memory of the process while the "
+           "artifact loaded: what a machine must hold to load it (libraries and Python included)"),
+    Column("loaded_rss_mb", "float", "MiB", (E, B), "memory", "resident memory the loaded variant holds: the "
+           "process's after the load minus before it (its libraries imported before)"),
     # speed
     *_latency("prefill", "one forward pass over the prompts"),
     *_latency("latency", "one generate call (prompt and all new tokens)"),
@@ -118,6 +123,8 @@ COLUMNS: list[Column] = [
     Column("decode_tokens_per_s", "float", "token/s", (B,), "speed", "tokens after the first per second of "
            "decoding"),
     Column("kernel", "str", "", (B,), "speed", "what computed the matrix products (library, kernel, device)"),
+    Column("speed_caveat", "str", "", (B,), "speed", "why this speed may not be the method's on a real model "
+           "(e.g. a path random weights do not take); empty where none is known"),
     Column("weight_bytes_per_step", "int", "B", (B,), "speed", "bytes of weights one decode step reads, from the "
            "artifact (all tensors; less the input embedding where the output layer is separate)"),
     Column("memory_bandwidth_gbs", "float", "GB/s", (B,), "speed", "this machine's memory bandwidth, measured at the "
@@ -133,11 +140,16 @@ COLUMNS: list[Column] = [
     Column("iterations", "int", "", (B,), "speed", "timed iterations: prefill and generate calls each (a percentile "
            "needs 10 for p90, 20 for p95, 100 for p99, and is left empty below that)"),
     # memory
-    Column("peak_rss_mb", "float", "MiB", (B,), "memory", "peak resident memory of the process, model load "
-           "included (batch sizes run smallest first in one process, so a batch's peak is its own)"),
-    Column("kv_cache_bytes_per_token", "float", "B", (B,), "memory", "keys and values one token adds to the "
-           "cache over all layers: at the kv_cache option's bits when set (scales not counted), else in the "
-           "activation dtype (llama.cpp: f16)"),
+    Column("peak_rss_mb", "float", "MiB", (B,), "memory", "peak resident memory of the process during the batch's "
+           "timed calls (the peak is reset before them, so it is the batch's own; libraries and Python included; "
+           "empty where the peak cannot be reset: not Linux)"),
+    Column("model_rss_mb", "float", "MiB", (B,), "memory", "resident memory the variant adds at the batch's peak: "
+           "peak_rss_mb minus the process's before the model loaded (weights as loaded, plus generation's cache "
+           "and activations)"),
+    Column("kv_cache_bytes_per_token", "float", "B", (B,), "memory", "bytes of keys and values per cached token "
+           "over all layers at the end of the timed generation (prompt_tokens + new_tokens - 1 tokens): with the "
+           "kv_cache option, its quantized tokens at its bits (scales not counted) and the newest "
+           "residual_length in the activation dtype; else all in the activation dtype (llama.cpp: f16)"),
     Column("peak_gpu_allocated_mb", "float", "MiB", (B,), "memory", "peak GPU memory allocated by torch"),
     Column("peak_gpu_reserved_mb", "float", "MiB", (B,), "memory", "peak GPU memory reserved by torch's allocator"),
     # energy
@@ -146,7 +158,10 @@ COLUMNS: list[Column] = [
     Column("energy_method", "str", "", ALL, "energy", "what measured energy_j: zeus_nvml (GPU counter), "
            "zeus_rapl (CPU package and DRAM counters), nvml_power_sampled (GPU without the counter), joined with + "
            "when several count; or codecarbon_estimate (no counter readable: an estimate)"),
-    Column("idle_power_w", "float", "W", ALL, "energy", "power measured idle just before the run"),
+    Column("energy_note", "str", "", ALL, "energy", "why energy_j is empty though a meter was read (a counter "
+           "that did not advance in the window: below its resolution, never recorded as 0 J)"),
+    Column("idle_power_w", "float", "W", ALL, "energy", "power measured idle (benchmark: once per job, before the "
+           "model loaded; the record's energy.idle_measured says when)"),
     Column("net_energy_j", "float", "J", ALL, "energy", "energy_j minus idle power times the window"),
     Column("co2_kg", "float", "kg", ALL, "energy", "CO2 of energy_j at the configured country's carbon intensity"),
     Column("co2_method", "str", "", ALL, "energy", "how co2_kg was computed"),

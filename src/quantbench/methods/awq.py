@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import calibration
 from ..errors import ConfigError
-from .base import Backend, copy_tokenizer
+from .base import FLOAT_DTYPES, Backend, copy_tokenizer
 from .gptq import import_gptqmodel, outside_the_project, with_a_tokenizer
 from .shapes import check_group_size, linear_output_widths
 
@@ -38,9 +38,16 @@ class AWQ(Backend):
              "search; "
              "CUDA not yet run on a GPU; llm-compressor not installable beside transformers 5.23")
 
+    def import_libraries(self) -> None:
+        super().import_libraries()
+        import_gptqmodel()
+
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return ("GPTQModel TorchAtenAwqLinear (ATen int4pack, bf16 activations)" if device == "cpu"
                 else "GPTQModel AUTO")
+
+    def loaded_itemsize(self, dtype: str, device: str) -> int:
+        return 2 if dtype in FLOAT_DTYPES else super().loaded_itemsize(dtype, device)  # loads in bf16 (load_model)
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch

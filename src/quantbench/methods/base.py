@@ -26,6 +26,9 @@ class Backend(ABC):
     name: ClassVar[str]
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     packages: ClassVar[tuple[str, ...]] = ()  # distribution names this backend imports
+    imports: ClassVar[tuple[str, ...]] = ("transformers",)  # modules its runtime loads with
+    # stored tensors (by the end of their names) that hold a library's serialized metadata, not weights
+    metadata_tensors: ClassVar[tuple[str, ...]] = ()
     params_schema: ClassVar[dict[str, Any]] = {}
     runtime_options: ClassVar[dict[str, Any]] = {"kv_cache": KV_CACHE}  # TorchRuntime's
     required: ClassVar[tuple[str, ...]] = ()  # params the config must give
@@ -56,9 +59,19 @@ class Backend(ABC):
         """What computes this method's matrix products on `device`, for the report's speed section."""
         return f"PyTorch {'CUDA' if device == 'cuda' else 'CPU'} matmuls through transformers' generate()"
 
-    def weight_bytes(self, artifact: Path) -> int:
-        """Bytes of weights one decode step reads: every stored tensor, less the input embedding table where
-        the model has its own output layer (a step reads only its batch's rows of that table)."""
+    def speed_caveat(self, params: dict[str, Any], weights: str) -> str | None:
+        """Why a speed measured with these params and weights (pretrained | random) may not be the method's
+        speed on a real model; None when nothing is known to differ."""
+        return None
+
+    def import_libraries(self) -> None:
+        """Import what the runtime loads with, so that memory read afterwards is the model's, not a library's."""
+        for module in self.imports:
+            importlib.import_module(module)
+
+    def weight_bytes(self, artifact: Path, device: str) -> int:
+        """Bytes of weights one decode step reads on `device`: the stored tensors (decode_step_bytes) at the
+        size they load in, less the library's serialized metadata."""
         from safetensors import safe_open
 
         sizes = {}
@@ -66,8 +79,19 @@ class Backend(ABC):
             with safe_open(path, "pt") as f:
                 for name in f.keys():
                     piece = f.get_slice(name)
-                    sizes[name] = math.prod(piece.get_shape()) * DTYPE_BYTES[piece.get_dtype()]
-        return without_input_embedding(sizes, artifact)
+                    if not name.endswith(self.metadata_tensors):
+                        sizes[name] = math.prod(piece.get_shape()) * self.loaded_itemsize(piece.get_dtype(), device)
+        return decode_step_bytes(sizes)
+
+    def loaded_itemsize(self, dtype: str, device: str) -> int:
+        """Bytes per element, once loaded on `device`, of a stored tensor of safetensors `dtype` (a backend
+        that converts tensors as it loads them says so here)."""
+        return DTYPE_BYTES[dtype]
+
+    def companion_files(self, params: dict[str, Any]) -> tuple[str, ...]:
+        """Files an artifact keeps beside the model that are not part of it (e.g. llama.cpp's importance
+        matrix): left out of its size on disk, and reported on their own."""
+        return ()
 
     def artifact_details(self, artifact: Path, params: dict[str, Any]) -> dict[str, Any]:
         """What the written artifact holds beyond the params (e.g. the tensor types llama.cpp chose)."""
@@ -93,19 +117,25 @@ class Backend(ABC):
         raise NotImplementedError(f"backend {self.name!r} loads its own runtime")
 
 
+FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 DTYPE_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2, "I8": 1,
                "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
-# Names of input-embedding tables across architectures (Llama/Mistral/Qwen, GPT-2, BLOOM, GPT-NeoX; GGUF)
+# Names of input-embedding tables across architectures (Llama/Mistral/Qwen, GPT-2, BLOOM, GPT-NeoX; GGUF),
+# and the start of an output layer's (transformers; GGUF)
 INPUT_EMBEDDINGS = ("embed_tokens.", "wte.", "word_embeddings.", "embed_in.", "token_embd.")
+OUTPUT_LAYERS = ("lm_head.", "output.")
 
 
-def without_input_embedding(sizes: dict[str, int], artifact: Path) -> int:
-    """Sum of tensor bytes, less the input embedding's when the output layer is not tied to it."""
-    from transformers import AutoConfig
-
-    if AutoConfig.from_pretrained(artifact).tie_word_embeddings:
-        return sum(sizes.values())
-    return sum(size for name, size in sizes.items() if not any(e in name for e in INPUT_EMBEDDINGS))
+def decode_step_bytes(sizes: dict[str, int]) -> int:
+    """Bytes of the stored tensors (name -> bytes) one decode step reads: all of them, but the input
+    embedding where an output layer is stored too, since a step reads only its batch's rows of the
+    embedding and all of the output layer. Where no output layer is stored, the embedding is the output
+    layer (tied), read once; where a format stores a tied table twice (hqq saves lm_head beside
+    embed_tokens), it is counted once too."""
+    total = sum(sizes.values())
+    if not any(name.startswith(OUTPUT_LAYERS) for name in sizes):
+        return total
+    return total - sum(size for name, size in sizes.items() if any(e in name for e in INPUT_EMBEDDINGS))
 
 
 def _distribution_installed(name: str) -> bool:

@@ -11,6 +11,9 @@ from .base import SAFE_LOAD, Backend, copy_tokenizer, torch_dtype
 class BitsAndBytes(Backend):
     name = "bitsandbytes"
     packages = ("bitsandbytes",)
+    imports = ("transformers", "bitsandbytes")
+    # LLM.int8's layout flag and the 4-bit QuantState's JSON, stored as uint8 tensors
+    metadata_tensors = ("weight_format", "quant_state.bitsandbytes__nf4", "quant_state.bitsandbytes__fp4")
     params_schema = {
         "bits": {"enum": [4, 8]},
         "quant_type": {"enum": ["nf4", "fp4"], "default": "nf4", "description": "4-bit only"},
@@ -34,6 +37,12 @@ class BitsAndBytes(Backend):
     def kernel(self, params: dict[str, Any], device: str) -> str:
         kind = "LLM.int8" if params["bits"] == 8 else f"4-bit {params['quant_type']}"
         return f"bitsandbytes {kind} ({'CUDA' if device == 'cuda' else 'CPU'} backend)"
+
+    def speed_caveat(self, params: dict[str, Any], weights: str) -> str | None:
+        if params["bits"] == 8 and weights == "random":
+            return ("random weights rarely give activations above LLM.int8's outlier threshold (6.0), so this "
+                    "speed misses its slower mixed-precision matmul for outlier columns, which real models take")
+        return None
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from transformers import AutoModelForCausalLM

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import calibration
-from .base import Backend, copy_tokenizer, has_tokenizer
+from .base import FLOAT_DTYPES, Backend, copy_tokenizer, has_tokenizer
 from .shapes import check_group_size
 
 CPU_KERNELS = {4: "gptq_torch_aten", 8: "gptq_torch_int8"}
@@ -83,6 +83,14 @@ class GPTQ(Backend):
     notes = ("CPU kernels: 4-bit TorchAtenLinear, 8-bit TorchInt8Linear (bf16 activations); "
              "CUDA: GPTQModel AUTO (not yet run on a GPU). No `auto-gptq` alias: that package is unmaintained "
              "and not what runs")
+
+    def loaded_itemsize(self, dtype: str, device: str) -> int:
+        # on the CPU every float tensor loads as bf16 (load_model): an fp32 embedding is read at half its size
+        return 2 if device == "cpu" and dtype in FLOAT_DTYPES else super().loaded_itemsize(dtype, device)
+
+    def import_libraries(self) -> None:
+        super().import_libraries()
+        import_gptqmodel()
 
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return (f"GPTQModel {CPU_KERNELS[params['bits']]} (bf16 activations)" if device == "cpu"

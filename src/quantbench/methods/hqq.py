@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .base import SAFE_LOAD, Backend, copy_tokenizer, torch_dtype, without_input_embedding
+from .base import SAFE_LOAD, Backend, copy_tokenizer, decode_step_bytes, torch_dtype
 from .shapes import check_group_size
 
 
 class HQQ(Backend):
     name = "hqq"
     packages = ("hqq",)
+    imports = ("transformers", "hqq.models.hf.base")
     params_schema = {
         "bits": {"enum": [4, 8]},
         "group_size": {"enum": [32, 64, 128, 256], "default": 64,
@@ -30,13 +31,13 @@ class HQQ(Backend):
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return "hqq PyTorch backend: each layer dequantized on every call"
 
-    def weight_bytes(self, artifact: Path) -> int:
+    def weight_bytes(self, artifact: Path, device: str) -> int:
         import torch
 
         layers = torch.load(Path(artifact) / "qmodel.pt", weights_only=True)
-        return without_input_embedding({f"{module}.{key}": value.numel() * value.element_size()
-                                         for module, state in layers.items() for key, value in state.items()
-                                         if isinstance(value, torch.Tensor)}, artifact)
+        return decode_step_bytes({f"{module}.{key}": value.numel() * value.element_size()
+                                  for module, state in layers.items() for key, value in state.items()
+                                  if isinstance(value, torch.Tensor)})
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from hqq.core.quantize import BaseQuantizeConfig

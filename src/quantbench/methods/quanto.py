@@ -18,6 +18,7 @@ QTYPES = {8: "qint8", 4: "qint4", 2: "qint2"}
 class Quanto(Backend):
     name = "quanto"
     packages = ("optimum-quanto",)
+    imports = ("transformers", "optimum.quanto")
     params_schema = {
         "bits": {"enum": list(QTYPES)},
         "exclude": {"type": "array", "items": {"type": "string"}, "default": ["lm_head"],

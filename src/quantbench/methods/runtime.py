@@ -76,8 +76,9 @@ class Runtime(ABC):
         """Peak device memory since reset_peak_memory(), as run-table columns (MiB); {} where not counted."""
         return {}
 
-    def kv_cache_bytes_per_token(self) -> float | None:
-        """Bytes of attention keys and values one token adds to the cache in generation; None where unknown."""
+    def kv_cache_bytes_per_token(self, *, prompt_tokens: int, new_tokens: int) -> float | None:
+        """Bytes of attention keys and values per cached token once `new_tokens` were generated from a
+        `prompt_tokens` prompt; None where unknown."""
         return None
 
     def close(self) -> None:
@@ -93,8 +94,9 @@ class TorchRuntime(Runtime):
         self.model = model
         self.kv_cache = kv_cache  # the method's kv_cache option, already set in the model's generation config
 
-    def kv_cache_bytes_per_token(self) -> float:
-        return bytes_per_token(self.model.config, self.model.dtype.itemsize, self.kv_cache)
+    def kv_cache_bytes_per_token(self, *, prompt_tokens: int, new_tokens: int) -> float:
+        return bytes_per_token(self.model.config, self.model.dtype.itemsize, self.kv_cache,
+                               prompt_tokens=prompt_tokens, new_tokens=new_tokens)
 
     @property
     def pad_token_id(self) -> int:

@@ -31,6 +31,7 @@ FLOAT8_ACTIVATIONS_ON_CPU = ("torchao float8 activations need CUDA compute capab
 class TorchAO(Backend):
     name = "torchao"
     packages = ("torchao",)
+    imports = ("transformers", "torchao")
     params_schema = {
         "bits": {"enum": [8, 4]},
         "group_size": {"enum": [32, 64, 128, 256], "default": 128,

@@ -60,6 +60,10 @@ class TaskType(ABC):
         """Write what every variant's evaluation shares into `out`; return the record's details."""
         raise NotImplementedError(f"task type {self.name!r} prepares nothing")
 
+    def load_libraries(self, task: dict[str, Any]) -> None:
+        """Once per process, before any task is metered: imports and indexes whose cost is the process's, not
+        the task's (else the first task of a job pays them, and variants order their tasks differently)."""
+
     @abstractmethod
     def evaluate(self, runtime, task: dict[str, Any], inputs: Inputs) -> Scores:
         """Score the variant; this is what the energy meter measures."""

@@ -7,6 +7,8 @@ text) are written as lm-eval task YAML at run time, with absolute data paths (lm
 
 from __future__ import annotations
 
+import functools
+import importlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -92,16 +94,21 @@ class LmEval(TaskType):
     def data_files(self, task: dict[str, Any]) -> list[str]:
         return [task["mirror"]] if task.get("mirror") else []
 
+    def load_libraries(self, task: dict[str, Any]) -> None:
+        importlib.import_module("lm_eval")  # seconds: datasets, evaluate's metrics
+
+        if not is_quantbench_task(task["task"]):
+            _lm_eval_task_index()
+
     def evaluate(self, runtime, task: dict[str, Any], inputs: Inputs) -> Scores:
         from lm_eval import simple_evaluate
         from lm_eval.tasks import TaskManager, get_task_dict
 
         name = task["task"]
         with tempfile.TemporaryDirectory() as tmp:
-            ours = is_quantbench_task(name)
             # include_defaults=False keeps TaskManager at ~0.01 s instead of indexing every task (8-15 s).
-            manager = TaskManager(include_path=str(write_task_yaml(Path(tmp), task)) if ours else None,
-                                  include_defaults=not ours)
+            manager = (TaskManager(include_path=str(write_task_yaml(Path(tmp), task)), include_defaults=False)
+                       if is_quantbench_task(name) else _lm_eval_task_index())
             loaded = get_task_dict([name], manager)[name]
             output_type = getattr(loaded, "OUTPUT_TYPE", None)
             if output_type not in ("multiple_choice", "loglikelihood_rolling"):
@@ -129,6 +136,14 @@ class LmEval(TaskType):
         items = [_item(s, metric, loaded.doc_to_choice(s["doc"])) for s in result["samples"][name]]
         return Scores({"metric": metric, **accuracy_with_interval([i["correct"] for i in items]),
                        **_lm_eval_columns(metrics), **common}, "accuracy", items, details)
+
+
+@functools.cache
+def _lm_eval_task_index():
+    """lm-eval's index of its own tasks, built once per process (8-15 s)."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager()
 
 
 def _lm_eval_columns(metrics: dict[str, Any]) -> dict[str, float]:

@@ -25,7 +25,7 @@ from typing import Any
 from ... import calibration
 from ...defaults import fill_defaults
 from ...errors import DeviceUnavailable
-from ..base import Backend, copy_tokenizer
+from ..base import Backend, copy_tokenizer, decode_step_bytes
 from ..runtime import load_tokenizer
 from . import tools
 
@@ -51,6 +51,7 @@ def converter() -> Path:
 class GGUF(Backend):
     name = "gguf"
     packages = ("llama-cpp-python",)
+    imports = ("transformers", "llama_cpp")
     params_schema = {
         "type": {"enum": list(TYPES), "description": "llama.cpp file type"},
         "n_ctx": {"type": "integer", "minimum": 64, "default": 2048,
@@ -107,6 +108,9 @@ class GGUF(Backend):
                     _quantize(f16, target, kind)
         copy_tokenizer(source, out)
 
+    def companion_files(self, params: dict[str, Any]) -> tuple[str, ...]:
+        return (IMATRIX_FILE,) if params.get("imatrix") else ()
+
     def artifact_details(self, artifact: Path, params: dict[str, Any]) -> dict[str, Any]:
         """Tensors per stored type (K-quant files hold other types where rows are not 256-wide), and what
         llama-quantize recorded of the importance matrix it used."""
@@ -119,14 +123,11 @@ class GGUF(Backend):
                                   for key in ("entries_count", "chunks_count")}
         return details
 
-    def weight_bytes(self, artifact: Path) -> int:
-        """Every tensor in the file, less the token embedding where the model has its own output tensor."""
+    def weight_bytes(self, artifact: Path, device: str) -> int:
+        """The file's tensors as llama.cpp maps them (decode_step_bytes)."""
         from gguf import GGUFReader
 
-        tensors = {t.name: int(t.n_bytes) for t in GGUFReader(artifact / MODEL_FILE).tensors}
-        if "output.weight" in tensors:
-            del tensors["token_embd.weight"]
-        return sum(tensors.values())
+        return decode_step_bytes({t.name: int(t.n_bytes) for t in GGUFReader(artifact / MODEL_FILE).tensors})
 
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return (f"llama.cpp ggml {'CUDA' if device == 'cuda' else 'CPU'} kernels ({params['type']}), every row of a "

@@ -45,8 +45,8 @@ class LlamaCppRuntime(Runtime):
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self.llm.model)
         self.eos_token_id = self.llm.token_eos()
 
-    def kv_cache_bytes_per_token(self) -> float:
-        """From the GGUF's metadata, in llama.cpp's default f16 cache (type_k, type_v)."""
+    def kv_cache_bytes_per_token(self, *, prompt_tokens: int, new_tokens: int) -> float:
+        """From the GGUF's metadata, in llama.cpp's default f16 cache (type_k, type_v), whatever the length."""
         meta = self.llm.metadata
         arch = meta["general.architecture"]
         heads = int(meta[f"{arch}.attention.head_count"])
@@ -157,7 +157,9 @@ class BatchedDecoder:
 
     Sized as llama-batched-bench sizes its context for the same work: n_ctx = rows x tokens (rounded up
     to llama.cpp's 256), n_seq_max = rows, n_batch 2048 and n_ubatch 512 (its defaults), the other
-    settings llama.cpp's defaults.
+    settings llama.cpp's defaults. A batch of more than n_batch tokens goes to llama.cpp in n_batch pieces,
+    as llama-batched-bench sends its prompts: one llama_decode of more aborts the process
+    (`GGML_ASSERT(n_tokens_all <= cparams.n_batch)`), which no Python code can catch.
     """
 
     N_BATCH, N_UBATCH = 2048, 512
@@ -169,19 +171,33 @@ class BatchedDecoder:
         self.rows, self.tokens = rows, tokens
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = context_size(rows, tokens)
-        params.n_batch, params.n_ubatch = max(self.N_BATCH, tokens), self.N_UBATCH  # a longer row is one batch
+        params.n_batch, params.n_ubatch = self.N_BATCH, self.N_UBATCH
         params.n_seq_max = rows
         params.n_threads = params.n_threads_batch = threads
         self.ctx = _internals.LlamaContext(model=llm._model, params=params, verbose=llm.verbose)
-        self.batch = _internals.LlamaBatch(n_tokens=max(rows * tokens, rows), embd=0, n_seq_max=1,
+        self.batch = _internals.LlamaBatch(n_tokens=min(rows * tokens, self.N_BATCH), embd=0, n_seq_max=1,
                                            verbose=llm.verbose)
         self.n_vocab = llm.n_vocab()
 
     def fits(self, rows: int, tokens: int) -> bool:
         return rows <= self.rows and tokens <= self.tokens
 
-    def decode(self, tokens: list[tuple[int, int, int, bool]]) -> None:
-        """One llama_batch of (token, position, sequence, keep logits) entries."""
+    def decode(self, tokens: list[tuple[int, int, int, bool]]) -> dict[int, np.ndarray]:
+        """(token, position, sequence, keep logits) entries through the model, in pieces of at most n_batch:
+        the kept logits by the entry's index. The last piece's are views that the next decode overwrites;
+        an earlier piece's are copies, taken before the next piece overwrites them."""
+        kept: dict[int, np.ndarray] = {}
+        for start in range(0, len(tokens), self.N_BATCH):
+            piece = tokens[start:start + self.N_BATCH]
+            self._decode_piece(piece)
+            last = start + self.N_BATCH >= len(tokens)
+            for i, (*_, logits) in enumerate(piece):
+                if logits:
+                    kept[start + i] = self.logits(i) if last else self.logits(i).copy()
+        return kept
+
+    def _decode_piece(self, tokens: list[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode of at most n_batch entries."""
         import llama_cpp
 
         batch = self.batch.batch
@@ -194,16 +210,17 @@ class BatchedDecoder:
             raise RuntimeError(f"llama_decode returned {status} for {len(tokens)} tokens "
                                f"(context {llama_cpp.llama_n_ctx(self.ctx.ctx)})")
 
-    def prefill(self, rows: list[list[int]]) -> None:
-        """Every row's prompt in one batch, from an empty cache; logits only at each row's last token."""
+    def prefill(self, rows: list[list[int]]) -> dict[int, np.ndarray]:
+        """Every row's prompt from an empty cache; the logits of each row's last token, by row."""
         import llama_cpp
 
         llama_cpp.llama_memory_clear(self.ctx.memory, True)
-        self.decode([(token, position, j, position == len(row) - 1)
-                     for j, row in enumerate(rows) for position, token in enumerate(row)])
+        logits = self.decode([(token, position, j, position == len(row) - 1)
+                              for j, row in enumerate(rows) for position, token in enumerate(row)])
+        return dict(enumerate(logits.values()))  # one kept entry per row, in row order
 
     def score(self, rows: list[tuple[list[int], int]]) -> list[np.ndarray]:
-        """Each row's (tokens, keep) in one batch from an empty cache: the logits of its last `keep` positions."""
+        """Each row's (tokens, keep) from an empty cache: the logits of its last `keep` positions."""
         import llama_cpp
 
         llama_cpp.llama_memory_clear(self.ctx.memory, True)
@@ -211,32 +228,30 @@ class BatchedDecoder:
         for j, (tokens, keep) in enumerate(rows):
             kept.append(range(len(entries) + len(tokens) - keep, len(entries) + len(tokens)))
             entries += [(token, position, j, position >= len(tokens) - keep) for position, token in enumerate(tokens)]
-        self.decode(entries)
-        return [np.stack([self.logits(i) for i in indices]) for indices in kept]
+        logits = self.decode(entries)
+        return [np.stack([logits[i] for i in indices]) for indices in kept]
 
     def logits(self, i: int) -> np.ndarray:
-        """The logits of the batch's i-th requested output (a view the next decode overwrites)."""
+        """The logits of the last llama_decode's i-th entry (a view the next decode overwrites)."""
         import llama_cpp
 
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx.ctx, i), shape=(self.n_vocab,))
 
     def generate(self, rows: list[list[int]], max_new_tokens: int, min_new_tokens: int, eos: int) -> list[list[int]]:
         """Greedy steps for all unfinished rows at once; a row stops at EOS (after `min_new_tokens`)."""
-        self.prefill(rows)
+        scores = self.prefill(rows)  # row -> its logits
         out = [list(row) for row in rows]
-        # where each live row's logits are in the last batch: its prompt's last token, then one token per row
-        outputs = {j: sum(map(len, rows[:j + 1])) - 1 for j in range(len(rows))}
         for step in range(max_new_tokens):
-            for j, index in outputs.items():
-                scores = self.logits(index)
+            for j, logits in scores.items():
                 if step < min_new_tokens:
-                    scores = scores.copy()
-                    scores[eos] = -np.inf
-                out[j].append(int(np.argmax(scores)))
-            outputs = {j: i for i, j in enumerate(j for j in outputs if out[j][-1] != eos)}
-            if step == max_new_tokens - 1 or not outputs:
+                    logits = logits.copy()
+                    logits[eos] = -np.inf
+                out[j].append(int(np.argmax(logits)))
+            live = [j for j in scores if out[j][-1] != eos]
+            if step == max_new_tokens - 1 or not live:
                 break
-            self.decode([(out[j][-1], len(out[j]) - 1, j, True) for j in outputs])
+            step_logits = self.decode([(out[j][-1], len(out[j]) - 1, j, True) for j in live])
+            scores = dict(zip(live, step_logits.values()))
         return out
 
     def close(self) -> None:
