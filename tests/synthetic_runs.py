@@ -34,6 +34,7 @@ def study(models=("m1", "m2"), methods=tuple(BITS), tasks=("sentiment", "nli"), 
             rows.append({**_ids("benchmark", model, method, f"bs{batch}/{rep}", batch_size=batch, rep=rep),
                          "throughput_tokens_per_s": throughput, "latency_mean_s": 16 * batch / throughput,
                          "energy_per_token_j": 0.9 - 0.1 * j + 0.01 * rep, "peak_rss_mb": 1000.0 / (j + 1) + batch,
+                         "model_rss_mb": 500.0 / (j + 1) + batch,
                          "energy_j": 40.0 - 5 * j, "energy_method": "codecarbon_estimate", "co2_kg": 4e-7})
     return pd.DataFrame(rows)
 

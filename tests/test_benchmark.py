@@ -1,5 +1,6 @@
 """The benchmark's arithmetic by value: latency statistics, rates, energy per token and the bandwidth bound."""
 
+import json
 import math
 
 import pytest
@@ -46,3 +47,53 @@ def test_bandwidth_bound_by_value():
 
 def test_memory_bandwidth_is_measured():
     assert 0.1 < memory_bandwidth_gbs("cpu", mib=32, repeats=2) < 10_000
+
+
+@pytest.fixture(scope="module")
+def fp32_artifact(tiny_model_folder, tmp_path_factory):
+    from quantbench import jobs
+
+    artifact = tmp_path_factory.mktemp("bench") / "fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+                  method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
+    return artifact
+
+
+def test_a_batchs_peak_memory_is_its_own(fp32_artifact):
+    """512 MiB allocated and freed before a batch (as the bandwidth test's buffers are) stay out of its peak."""
+    import numpy as np
+
+    from quantbench import artifacts, benchmark
+    from quantbench.energy import EnergyMeter
+    from quantbench.tasks.data import text_path
+
+    runtime, _ = artifacts.load(fp32_artifact, "cpu")
+
+    def peak() -> float:
+        metrics, _ = benchmark.run(runtime, text_path("qb_perplexity").read_text(), batch_size=2, prompt_tokens=16,
+                                   new_tokens=4, warmup=0, iterations=2, meter=EnergyMeter("cpu"))
+        return metrics["peak_rss_mb"]
+
+    before = peak()
+    buffer = np.ones(512 * 2**20, dtype=np.uint8)  # touched: resident
+    del buffer
+    assert peak() == pytest.approx(before, abs=32)
+
+
+def test_a_benchmark_job_measures_idle_once_before_the_load_and_runs_batches_in_the_configs_order(fp32_artifact,
+                                                                                                    tmp_path):
+    from quantbench import jobs
+
+    settings = {"prompt_tokens": 16, "new_tokens": 4, "warmup": 0, "iterations": 2, "idle_seconds": 0.3,
+                "cooldown_seconds": 0}
+    outs = {2: tmp_path / "bs2.json", 1: tmp_path / "bs1.json"}
+    jobs.run_benchmark(fp32_artifact, outs, ids={"model": "tiny", "method": "fp32", "rep": 1}, settings=settings,
+                       device="cpu", country="USA")
+    records = {batch: json.loads(path.read_text()) for batch, path in outs.items()}
+    assert records[2]["started"] < records[1]["started"]  # the config's order, not smallest first
+    energies = [r["energy"] for r in records.values()]
+    assert energies[0]["idle_power_w"] == energies[1]["idle_power_w"] is not None  # one idle measurement
+    assert energies[0]["idle_measured"] == energies[1]["idle_measured"] < records[2]["started"]
+    for record in records.values():
+        metrics = record["metrics"]
+        assert 0 < metrics["model_rss_mb"] < metrics["peak_rss_mb"]  # the model's own memory, not the process's

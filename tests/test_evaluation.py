@@ -128,3 +128,35 @@ def test_mcnemar_refuses_to_pair_items_whose_content_changed(tiny_model_folder, 
     with pytest.raises(Exception, match="task tweets of model tiny: items 4 have other content"):
         rbridge.stats(repo / "analysis/stats.R", tmp_path / "runs.csv", tmp_path / "items.csv", "fp32",
                       tmp_path / "stats.csv")
+
+
+# An evaluate job in a fresh process, with the energy meter noting at each window's start whether lm-eval is
+# imported already: its import (seconds) is the process's cost, not the first task's.
+METERED = """
+import json, sys
+from pathlib import Path
+from quantbench import energy, jobs
+seen, measure = [], energy.EnergyMeter.measure
+energy.EnergyMeter.measure = lambda self: (seen.append("lm_eval" in sys.modules), measure(self))[1]
+artifact, out = Path(sys.argv[1]), Path(sys.argv[2])
+task = json.loads(sys.argv[3])
+jobs.evaluate(artifact, out / "r.json", out / "i.jsonl", ids={"model": "tiny", "method": "fp32", "task": "s", "rep": 1},
+              task=task, device="cpu", country="USA")
+print(json.dumps(seen))
+"""
+
+
+def test_lm_eval_is_imported_before_the_first_task_is_metered(tiny_model_folder, tmp_path):
+    import subprocess
+    import sys
+
+    from quantbench import jobs
+    from workflow_runner import CLEAN_ENV
+
+    artifact = tmp_path / "fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+                  method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
+    done = subprocess.run([sys.executable, "-c", METERED, str(artifact), str(tmp_path), json.dumps(filled(TASK))],
+                          capture_output=True, text=True, env=CLEAN_ENV)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [True]

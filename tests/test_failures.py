@@ -16,6 +16,8 @@ from workflow_runner import CLEAN_ENV
 FP32 = {"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}
 QUANTO = {"name": "quanto-int8", "backend": "quanto", "params": {"bits": 8, "exclude": ["lm_head"]}}
 TASK = filled({"type": "perplexity", "text": "qb_perplexity", "context": 64, "stride": 32})
+SETTINGS = {"prompt_tokens": 16, "new_tokens": 4, "warmup": 0, "iterations": 2, "idle_seconds": 0.3,
+            "cooldown_seconds": 0}
 
 
 def test_cuda_requested_but_absent_stops_with_a_clear_error(tiny_model_folder, tmp_path):
@@ -111,3 +113,22 @@ def test_one_failing_task_of_an_evaluate_job(tiny_model_folder, tmp_path):
     assert failed["status"] == "failed" and failed["run_id"] == "tiny/fp32/broken/1"
     assert failed["error"].startswith("evaluate tiny/fp32/broken/1 failed") and "qb_no_such_text" in failed["error"]
     assert scored["status"] == "ok" and scored["metrics"]["perplexity_token"] > 1
+
+
+def test_a_failure_in_a_benchmark_jobs_shared_setup_is_a_failed_row_per_batch(tiny_model_folder, tmp_path,
+                                                                              monkeypatch):
+    """What every batch size shares (weight bytes, bandwidth, KV bytes, the prompt text) is measured before the
+    batches: a failure there, under on_error: skip, is one failed row per batch size, not a killed job."""
+    artifact = tmp_path / "fp32"
+    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cpu", country="USA")
+
+    def broken(device):
+        raise RuntimeError("no memory bandwidth today")
+
+    monkeypatch.setattr(jobs.benchmark, "memory_bandwidth_gbs", broken)
+    outs = {1: tmp_path / "bs1.json", 2: tmp_path / "bs2.json"}
+    jobs.run_benchmark(artifact, outs, ids={"model": "tiny", "method": "fp32", "rep": 1}, settings=SETTINGS,
+                       device="cpu", country="USA", on_error="skip")
+    for out in outs.values():
+        record = json.loads(out.read_text())
+        assert record["status"] == "failed" and "no memory bandwidth today" in record["error"]

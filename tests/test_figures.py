@@ -75,3 +75,23 @@ def test_report_captions_figures_and_shows_statistics_and_environment(two_models
     for test in ("kruskal_wallis", "dunn", "cliffs_delta", "shapiro_wilk", "spearman"):
         assert f"<h3>{test}</h3>" in html
     assert "2.13.0+cpu" in html and "effectsize" in html and "R version 4" in html
+    # every table scrolls in its own box: a wide one (the quality table at 1400 px) is never cut at the page edge
+    assert html.count("<table") == html.count("<div class=wide><table") > 5
+
+
+def test_each_perplexity_panel_has_its_own_x_axis(tmp_path):
+    """Token and word perplexity come from different tasks: on a shared x axis each panel was half empty."""
+    import pandas as pd
+    import rpy2.robjects as ro
+
+    runs = study()
+    word = runs[(runs.kind == "evaluate") & (runs.task == "perplexity")].copy()
+    word = word.assign(task="word-perplexity", perplexity_token=None, perplexity_word=word.perplexity_token * 1.6,
+                       primary="perplexity_word", run_id=word.run_id.str.replace("/perplexity/", "/word-perplexity/"))
+    pd.concat([runs, word]).to_csv(tmp_path / "runs.csv", index=False)
+    rbridge.call(REPO / "analysis" / "figures.R", "identity", 0)  # sources the figure code
+    ro.r('save_both <- function(p, stem, width, height) assign("drawn", p, envir = globalenv())')
+    ro.r["perplexity_figure"](ro.r["read_run_table"](str(tmp_path / "runs.csv")), "unused")
+    layout = ro.r("ggplot_build(drawn)$layout$layout")
+    panels, x_scales = ro.r["nrow"](layout)[0], len(set(ro.r["as.integer"](layout.rx2("SCALE_X"))))
+    assert panels == 4 and x_scales == 4  # 2 measures x 2 models, each panel its own tasks on x

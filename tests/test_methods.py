@@ -211,7 +211,8 @@ def test_w8a8_reloads_with_its_activations_quantized(tiny_model_folder, tmp_path
     for method in ("torchao-w8a8", "torchao-int8"):
         entry = CPU_METHODS[method][0]
         jobs.quantize(tiny_model_folder, tmp_path / method, model="tiny", device="cpu", country="USA",
-                      method={"name": method, "backend": "torchao", "params": with_defaults(BACKENDS["torchao"], entry)})
+                      method={"name": method, "backend": "torchao",
+                              "params": with_defaults(BACKENDS["torchao"], entry)})
         done = subprocess.run([sys.executable, "-c", ACTIVATIONS, str(tmp_path / method)], check=True,
                               capture_output=True, text=True, env=CLEAN_ENV)
         errors[method] = [float(e) for e in done.stdout.split()[-2:]]

@@ -36,8 +36,9 @@ def quantize(source: Path, out: Path, *, ids: dict[str, str], backend: str, para
     wall_time = time.perf_counter() - t0
     files, companions = folder_checksums(out), impl.companion_files(params)
     size = folder_bytes(out, exclude=companions)
-    details = {**impl.artifact_details(out, params),
-               **({"companion_bytes": {name: (out / name).stat().st_size for name in companions}} if companions else {})}
+    details = impl.artifact_details(out, params)
+    if companions:
+        details["companion_bytes"] = {name: (out / name).stat().st_size for name in companions}
     record = records.ok(
         "quantize", ids, device=device, packages=impl.packages,
         metrics={"size_bytes": size, "quantize_time_s": wall_time}, energy=box.reading.as_dict(),

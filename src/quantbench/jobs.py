@@ -80,8 +80,8 @@ class _LoadedRun:
         t0 = time.perf_counter()
         self.runtime, self.info = artifacts.load(artifact, self.device)
         self.load_time_s = time.perf_counter() - t0
-        self.memory = {"load_peak_rss_mb": memory.peak_rss_mb(), "loaded_rss_mb": _less(memory.rss_mb(),
-                                                                                          self.rss_before_mb)}
+        self.memory = {"load_peak_rss_mb": memory.peak_rss_mb(),
+                       "loaded_rss_mb": _less(memory.rss_mb(), self.rss_before_mb)}
         self.closed = False
 
     def close(self) -> None:
@@ -237,7 +237,7 @@ def run_benchmark(artifact: Path, outs: dict[int, Path], *, ids: dict[str, Any],
         for batch_size in batch_sizes:
             atomic.write_json(outs[batch_size], records.failed("benchmark", {**ids, "batch_size": batch_size}, message))
 
-    meter = shared = None
+    shared = None
     with guarded(f"preparing the benchmark of {ids['model']}/{ids['method']}", on_error,
                  lambda message: record_failures(message, outs)):
         meter = EnergyMeter(resolve_device(device), country)
@@ -256,7 +256,8 @@ def run_benchmark(artifact: Path, outs: dict[int, Path], *, ids: dict[str, Any],
 def _benchmark_setup(run: _LoadedRun, artifact: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """What every batch size shares, measured or read once per job."""
     backend, params = get_backend(run.info["backend"]), run.info["params"]
-    return {"weight_bytes": backend.weight_bytes(artifact, run.device), "bandwidth_gbs": benchmark.memory_bandwidth_gbs(run.device),
+    return {"weight_bytes": backend.weight_bytes(artifact, run.device),
+            "bandwidth_gbs": benchmark.memory_bandwidth_gbs(run.device),
             "kernel": backend.kernel(params, run.device) + kv_cache.describe(params.get("kv_cache")),
             "speed_caveat": backend.speed_caveat(params, run.info.get("weights", "pretrained")),
             "kv_cache_bytes_per_token": run.runtime.kv_cache_bytes_per_token(

@@ -181,7 +181,8 @@ def glossary(runs: pd.DataFrame) -> list[str]:
     rows = "".join(f"<tr><td><code>{c.name}</code></td><td>{html.escape(c.unit)}</td>"
                    f"<td style='text-align:left'>{html.escape(c.meaning)}</td></tr>" for c in present)
     return ["<h2>Glossary of the run table</h2><p class=note>the columns of <code>tables/runs.csv</code> this "
-            "study filled</p>", f"<table><tr><th>column</th><th>unit</th><th>meaning</th></tr>{rows}</table>"]
+            "study filled</p>",
+            f"<div class=wide><table><tr><th>column</th><th>unit</th><th>meaning</th></tr>{rows}</table></div>"]
 
 
 def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Path], out: Path,
