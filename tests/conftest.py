@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from workflow_runner import snakemake, write_study
+from workflow_runner import CLEAN_ENV, snakemake, write_study
 
 
 
@@ -101,7 +101,8 @@ def local_hub(tmp_path_factory):
     oldest first, `.requests()` what the server was asked."""
     import local_hub as hub_module
 
-    hub = hub_module.start(tmp_path_factory.mktemp("local-hub"))
+    # olah is a child Python: not in the LD_LIBRARY_PATH that in-process R (the figure tests) leaves behind
+    hub = hub_module.start(tmp_path_factory.mktemp("local-hub"), base_env=CLEAN_ENV)
     yield hub
     hub.stop()
 

@@ -377,8 +377,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(root: Path, port: int = 0, timeout: float = 60) -> LocalHub:
-    """Build (or reuse) the stand-ins under `root` and serve them on 127.0.0.1:`port` (0: a free one)."""
+def start(root: Path, port: int = 0, timeout: float = 60,
+          base_env: dict[str, str] | None = None) -> LocalHub:
+    """Build (or reuse) the stand-ins under `root` and serve them on 127.0.0.1:`port` (0: a free one). olah runs
+    in `base_env` (default: this process's environment)."""
     if importlib.util.find_spec("olah") is None:
         raise RuntimeError("olah is not installed: .venv/bin/pip install --no-deps -r requirements-hub.txt")
     root = Path(root).resolve()
@@ -399,7 +401,8 @@ def start(root: Path, port: int = 0, timeout: float = 60) -> LocalHub:
     hub = LocalHub(root, url, commits, env=client_env(url, root / "client" / f"hf-{port}"))
     shutil.rmtree(root / "client" / f"hf-{port}", ignore_errors=True)
     # HOME: olah keeps a database in ~/.olah; NO_PROXY: whatever it might ask goes straight to 127.0.0.1:9
-    server_env = {**os.environ, "HOME": str(olah / "home"), "NO_PROXY": "*", "no_proxy": "*"}
+    server_env = {**(os.environ if base_env is None else base_env),
+                  "HOME": str(olah / "home"), "NO_PROXY": "*", "no_proxy": "*"}
     with open(hub.log, "w") as log:
         hub.process = subprocess.Popen([sys.executable, "-m", "olah.server", "-c", str(config),
                                         "--log-path", str(olah / "logs")],

@@ -14,6 +14,7 @@ import torch
 from conftest import filled, score, torch_runtime
 from quantbench import artifacts, jobs
 from quantbench.methods import BACKENDS, kv_cache, with_defaults
+from quantbench.layout import QUANTIZATION_RECORD
 from quantbench.methods.gguf import MODEL_FILE
 from test_methods import INPUT_IDS, check_weight_bytes, reload_logits_in_fresh_process
 from workflow_runner import CLEAN_ENV
@@ -244,7 +245,8 @@ def test_imatrix_quantize_records_the_matrix_and_reloads_in_fresh_process(imatri
     # the model's size is the model's; the matrix beside it is reported on its own
     matrix_bytes = (imatrix_artifact / "imatrix.gguf").stat().st_size
     assert info["details"]["companion_bytes"] == {"imatrix.gguf": matrix_bytes}
-    assert info["size_bytes"] == sum(p.stat().st_size for p in imatrix_artifact.iterdir()) - matrix_bytes
+    model_files = [p for p in imatrix_artifact.iterdir() if p.name not in ("imatrix.gguf", QUANTIZATION_RECORD)]
+    assert info["size_bytes"] == sum(p.stat().st_size for p in model_files)
 
     reference = hf_model.forward(torch.tensor(INPUT_IDS))
     logits = reload_logits_in_fresh_process(imatrix_artifact, tmp_path, "cpu")

@@ -20,7 +20,7 @@ LIBRARIES = ("torch", "transformers", "accelerate", "lm_eval", "safetensors", "d
 
 
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _cpu_model() -> str:

@@ -109,7 +109,9 @@ def study_cost(runs: pd.DataFrame) -> pd.DataFrame:
     plus each evaluate and benchmark job's one model load, and the energy of the measured windows (the whole
     quantize job; each evaluation; the timed generate calls of a benchmark)."""
     done = runs[runs.status == "ok"].copy()
-    done["seconds"] = (pd.to_datetime(done.ended) - pd.to_datetime(done.started)).dt.total_seconds()
+    # ISO 8601 with or without milliseconds: records written before and after they were kept
+    started, ended = (pd.to_datetime(done[c], format="ISO8601") for c in ("started", "ended"))
+    done["seconds"] = (ended - started).dt.total_seconds()
     # an evaluate or benchmark job loads its variant once for all its runs (tasks, batch sizes)
     done["job"] = done.run_id.where(~done.kind.isin(["evaluate", "benchmark"]),
                                     done.kind + "/" + done.model + "/" + done.method + "/" + done.rep.astype(str))
