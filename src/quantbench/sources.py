@@ -9,14 +9,21 @@ study can measure a paper-scale model's cost without downloading it (optimum-ben
 
 from __future__ import annotations
 
+import fcntl
+import importlib.metadata
 import importlib.util
 import json
+import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from .atomic import atomic_path
 from .checksums import folder_checksums, sha256_file
 from .errors import ConfigError, DataError, UnsafeModel
+
+log = logging.getLogger(__name__)
 
 # Files worth copying from a hub repo or folder; pickled *.bin weights are deliberately absent.
 MODEL_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
@@ -64,11 +71,60 @@ def is_random(text: str) -> bool:
 
 
 def package_file(location: str) -> Path:
+    """The file `relative` inside the installed package `module`. A package that assembles its file on demand
+    from chunk packages (it exposes `MODEL_NAME` and `assemble(path)`, as PyPI's 250 MB Gemma does, being over
+    PyPI's file limit) writes it once into the user cache."""
     module, _, relative = location.partition("/")
+    path = _package_folder(module) / relative
+    if path.exists() or not _assembles_on_demand(module, relative):
+        return path
+    cached = _assembled_path(module, relative)
+    _assemble_once(importlib.import_module(module), cached)
+    return cached
+
+
+def _package_folder(module: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"Python package {module!r} is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / relative
+        raise ConfigError(f"Python package {module!r} is not installed (`make setup` installs the shipped models)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _assembles_on_demand(module: str, relative: str) -> bool:
+    package = importlib.import_module(module)
+    return getattr(package, "MODEL_NAME", None) == relative and callable(getattr(package, "assemble", None))
+
+
+def _distribution(module: str) -> tuple[str, str | None]:
+    """The PyPI name and version that installed `module`: the provenance of a package: source."""
+    name = importlib.metadata.packages_distributions().get(module, [module])[0]
+    try:
+        return name, importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:  # e.g. a folder on sys.path, not installed by pip
+        return name, None
+
+
+def _assembled_path(module: str, relative: str) -> Path:
+    """$XDG_CACHE_HOME/quantbench/packages/<name>-<version>/<file>: shared by every study of this user, one
+    per package version."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "quantbench" / "packages"
+    name, version = _distribution(module)
+    return cache / f"{name}-{version}" / relative
+
+
+def _assemble_once(package, target: Path) -> None:
+    """Assemble under a lock (two studies may fetch at once) into a temporary name renamed into place only
+    after the package checked its sha256, so a killed assembly leaves nothing a later run trusts; a file
+    already there is reused when it still has the package's sha256."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        expected = getattr(package, "EXPECTED_SHA256", None)
+        if target.is_file() and (expected is None or sha256_file(target) == expected):
+            return
+        log.info("assembling %s into %s", package.MODEL_NAME, target)
+        with atomic_path(target) as tmp:
+            package.assemble(tmp, overwrite=True)
 
 
 def problem(text: str) -> str | None:
@@ -77,12 +133,25 @@ def problem(text: str) -> str | None:
         source = parse(text)
         if source.kind == "path" and not Path(source.location).is_dir():
             return f"folder {source.location!r} does not exist"
-        if source.kind == "package" and not package_file(source.location).is_file():
-            return f"{package_file(source.location)} does not exist"
+        if source.kind == "package":
+            return _package_problem(source.location)
         if source.kind == "random" and not random_config(source.location).is_file():
             return f"config {source.location!r} does not exist"
     except ConfigError as err:
         return str(err)
+    return None
+
+
+def _package_problem(location: str) -> str | None:
+    module, _, relative = location.partition("/")
+    if (_package_folder(module) / relative).is_file():
+        return None
+    if not _assembles_on_demand(module, relative):
+        return f"{_package_folder(module) / relative} does not exist"
+    try:  # the file is assembled at fetch time from chunk packages: are they all installed?
+        getattr(importlib.import_module(module), "verify_chunks", lambda: None)()
+    except (ImportError, FileNotFoundError) as err:
+        return f"package:{location}: a chunk package is missing ({err})"
     return None
 
 
@@ -101,7 +170,11 @@ def fetch(text: str, out: Path, device: str = "cpu") -> dict:
     elif source.kind == "path":
         _copy_model_files(Path(source.location), out)
     else:
+        module = source.location.partition("/")[0]
         path = package_file(source.location)
+        manifest["package"], manifest["package_version"] = _distribution(module)
+        if not path.is_relative_to(_package_folder(module)):
+            manifest["assembled_into"] = str(path)  # from the package's chunks, checked against its sha256
         manifest["input_sha256"] = sha256_file(path)
         if path.suffix == ".gguf":
             _dequantize_gguf(path, out)

@@ -32,7 +32,45 @@ def import_gptqmodel():
     os.environ.setdefault("GPTQMODEL_DISABLE_PACK_EXT", "1")
     import gptqmodel
 
+    _rope_per_layer_type_for_gemma3()
     return gptqmodel
+
+
+def _rope_per_layer_type_for_gemma3() -> None:
+    """Gemma 3's sliding-window and full-attention layers rotate by different bases (10k and 1M) and its rotary
+    module takes the layer type. GPTQModel 7.6 replays every layer with the first (sliding) layer's rotary
+    embeddings, so GPTQ calibrated the full-attention layers on wrong activations, and AWQ's scale search
+    recomputes them without the layer type (TypeError). Give Gemma 3 the per-layer refresh GPTQModel has for
+    Gemma 4, and AWQ's search each layer's own embeddings."""
+    import torch
+    from gptqmodel.models.definitions.gemma3 import Gemma3QModel
+    from gptqmodel.models.definitions.gemma4 import _prepare_gemma4_replay_kwargs
+
+    if getattr(Gemma3QModel, "quantbench_rope_per_layer", False):
+        return
+    scaling = Gemma3QModel.awq_get_modules_for_scaling
+
+    def awq_get_modules_for_scaling(self, module, input_feat, module_kwargs):
+        def own(kwargs: dict) -> dict:  # the first layer's embeddings, remade for this layer's type
+            cos = (kwargs.get("position_embeddings") or (None,))[0]
+            if cos is None:
+                return kwargs
+            positions = torch.arange(cos.shape[-2], device=cos.device).expand(cos.shape[0], -1)  # windows start at 0
+            rotary = self.model.model.rotary_emb(cos, positions, module.self_attn.layer_type)
+            return {**kwargs, "position_embeddings": rotary}
+
+        module_kwargs = dict(own(module_kwargs))
+        features = module_kwargs.get("_awq_feature_kwargs")  # per scaled group, also holding the first layer's
+        if isinstance(features, dict):
+            module_kwargs["_awq_feature_kwargs"] = {name: own(kw) if isinstance(kw, dict) else kw
+                                                    for name, kw in features.items()}
+        return scaling(self, module, input_feat, module_kwargs)
+
+    Gemma3QModel.rotary_embedding = "model.rotary_emb"
+    Gemma3QModel.awq_preserve_explicit_position_embeddings = True
+    Gemma3QModel.prepare_layer_replay_kwargs = _prepare_gemma4_replay_kwargs
+    Gemma3QModel.awq_get_modules_for_scaling = awq_get_modules_for_scaling
+    Gemma3QModel.quantbench_rope_per_layer = True
 
 
 @contextlib.contextmanager

@@ -31,9 +31,11 @@ class Perplexity(TaskType):
         "text": {"type": "string", "description": "qb_* shipped text, or path:/file.txt"},
         "context": {"type": "integer", "minimum": 8, "default": 512},
         "stride": {"type": "integer", "minimum": 1, "default": 256},
-        "bos": {"type": "boolean", "default": False,
-                "description": "start the text with the tokenizer's BOS token, as GPTQ's and AWQ's wikitext "
-                               "scripts do (false: the text's own tokens only)"},
+        "bos": {"enum": [False, True, "window"], "default": False,
+                "description": "true: start the text with the tokenizer's BOS token, as GPTQ's and AWQ's wikitext "
+                               "scripts do; window: start every window with it where the tokenizer puts BOS "
+                               "before a text, as llama.cpp's perplexity does (Gemma's does, SmolLM2's does not); "
+                               "false: the text's own tokens only"},
         "kld_top_k": {"type": "integer", "minimum": 1, "default": 256,
                       "description": "the baseline's most likely next tokens kept per scored token for the KL "
                                      "divergence (plus the probability of all others)"},
@@ -49,7 +51,7 @@ class Perplexity(TaskType):
         return file_problem(text_path, task["text"])
 
     def describe(self, task: dict[str, Any]) -> str:
-        bos = ", BOS first" if task["bos"] else ""
+        bos = {False: "", True: ", BOS first", "window": ", BOS first in every window"}[task["bos"]]
         return (f"token perplexity over {task['text']} (context {task['context']}, stride {task['stride']}{bos}) and "
                 f"KL divergence from the baseline (its top {task['kld_top_k']} tokens)")
 
@@ -64,7 +66,7 @@ class Perplexity(TaskType):
         parts: dict[str, list[torch.Tensor]] = {"top_logprobs": [], "top_indices": [], "rest_logprob": [],
                                                 "targets": []}
         for logprobs, targets in scored_logprobs(runtime, text_ids(runtime.tokenizer, task), task["context"],
-                                                 task["stride"]):
+                                                 task["stride"], window_bos(runtime.tokenizer, task)):
             top = logprobs.topk(min(k, logprobs.shape[-1]), dim=-1)
             parts["top_logprobs"].append(top.values)
             parts["top_indices"].append(top.indices.int())
@@ -83,34 +85,45 @@ class Perplexity(TaskType):
 
             reference = load_file(inputs.prepared / REFERENCE)
         return Scores(token_perplexity(runtime, text_ids(runtime.tokenizer, task), task["context"], task["stride"],
-                                       reference), "perplexity_token")
+                                       reference, window_bos(runtime.tokenizer, task)), "perplexity_token")
 
 
 def text_ids(tokenizer, task: dict[str, Any]) -> list[int]:
     """The task's text as token ids, with the BOS token first if the task asks for it."""
     ids = tokenizer(text_path(task["text"]).read_text(), add_special_tokens=False).input_ids
-    if not task["bos"]:
+    if task["bos"] is not True:
         return ids
     if tokenizer.bos_token_id is None:
         raise ConfigError("bos: true, but this model's tokenizer has no BOS token; set bos: false")
     return [tokenizer.bos_token_id, *ids]
 
 
+def window_bos(tokenizer, task: dict[str, Any]) -> int | None:
+    """The token every window starts with under `bos: window`: BOS where the tokenizer puts it before a text."""
+    if task["bos"] != "window" or tokenizer.bos_token_id is None:
+        return None
+    return tokenizer.bos_token_id if tokenizer("a").input_ids[0] == tokenizer.bos_token_id else None
+
+
 @torch.no_grad()
-def scored_logprobs(runtime, ids: list[int], context: int, stride: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def scored_logprobs(runtime, ids: list[int], context: int, stride: int,
+                    bos: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Per window: (log-probabilities, targets) of the tokens it scores, each token scored once, with up to
     `context` tokens of window before it.
 
     Windows advance by `stride`; tokens already scored by the previous window serve only as context.
     With stride < context every token after the first is scored; with stride == context (disjoint
-    windows) each window's first token has no context and is skipped.
+    windows) each window's first token has no context and is skipped. With `bos`, every window is that
+    token and `context - 1` of the text's, and every token is scored: a model trained with BOS at position 0
+    loses much without it (Gemma 3 270M: 39.9 without, 19.2 with BOS in every 512-token window).
     """
     ids = torch.tensor(ids)
-    end_prev = 1  # the first token has no context and is never scored
+    lead = torch.tensor([] if bos is None else [bos], dtype=ids.dtype)
+    end_prev = 1 - len(lead)  # without BOS, the first token has no context and is never scored
     for begin in range(0, len(ids) - 1, stride):
-        end = min(begin + context, len(ids))
-        window = ids[begin:end].unsqueeze(0)
-        fresh = min(end - end_prev, end - begin - 1)  # targets not scored by an earlier window
+        end = min(begin + context - len(lead), len(ids))
+        window = torch.cat([lead, ids[begin:end]]).unsqueeze(0)
+        fresh = min(end - end_prev, window.shape[1] - 1)  # targets not scored by an earlier window
         logits = runtime.forward(window)[0, -fresh - 1:-1].float()
         yield torch.log_softmax(logits, dim=-1), window[0, -fresh:].to(logits.device)
         end_prev = end
@@ -119,10 +132,10 @@ def scored_logprobs(runtime, ids: list[int], context: int, stride: int) -> Itera
 
 
 def token_perplexity(runtime, ids: list[int], context: int, stride: int,
-                     reference: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+                     reference: dict[str, torch.Tensor] | None = None, bos: int | None = None) -> dict[str, Any]:
     """Perplexity of `ids`, and with the baseline's `reference` the KL divergence from it per token."""
     nll, scored, kld, same_top = 0.0, 0, [], []
-    for logprobs, targets in scored_logprobs(runtime, ids, context, stride):
+    for logprobs, targets in scored_logprobs(runtime, ids, context, stride, bos):
         nll -= logprobs.gather(1, targets.unsqueeze(1)).sum().item()
         if reference is not None:
             part = {name: values[scored:scored + len(targets)].to(logprobs.device) for name, values in reference.items()}
