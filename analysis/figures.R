@@ -247,23 +247,29 @@ pareto_figure <- function(runs, stem) {
   if (is.null(v) || nrow(v) == 0)
     return(no_data_figure(title, "needs evaluations with energy and benchmark memory for the same variants", stem))
   accuracy <- attr(v, "quality") == "accuracy"
-  v$status <- ifelse(dominated(v$quality, v$energy, v$memory, accuracy), "dominated", "on the front")
-  v$label <- if (length(unique(v$model)) > 1) paste(v$model, v$method, sep = "/") else v$method
-  v$colour <- ifelse(v$status == "dominated", "dominated", v$model)
+  # Each model's variants compete with each other only: a small model's variant does not dominate a big one's.
+  v$dominated <- FALSE
+  for (m in unique(v$model)) {
+    own <- v$model == m
+    v$dominated[own] <- dominated(v$quality[own], v$energy[own], v$memory[own], accuracy)
+  }
+  v$colour <- ifelse(v$dominated, "dominated", v$model)
   models <- unique(v$model)
   palette <- c(setNames(scales::hue_pal()(length(models)), models), dominated = "grey70")
   p <- ggplot(v, aes(energy, quality)) +
     geom_point(aes(size = memory, colour = colour), alpha = 0.85) +
-    geom_text(aes(label = label, colour = colour), vjust = -1.8, size = 3, show.legend = FALSE) +
+    geom_text(aes(label = method, colour = colour), vjust = -1.8, size = 3, show.legend = FALSE) +
+    facet_wrap(~ model, scales = "free") +
     scale_colour_manual(values = palette, breaks = c(models, "dominated"), name = NULL) +
     scale_size_continuous(name = paste(MEMORY_LABELS[[attr(v, "memory")]], "(MB)"), range = c(3, 9)) +
     scale_x_continuous(expand = expansion(mult = 0.15)) + scale_y_continuous(expand = expansion(mult = 0.2)) +
     labs(x = "evaluation energy, summed over tasks (J)",
          y = if (accuracy) "accuracy, mean over choice tasks" else "token perplexity (lower is better)",
-         title = title, subtitle = paste0("grey: dominated (another variant is no worse on all three and better on one)\n",
-                                          energy_note(ok_runs(runs, "evaluate")))) +
+         title = title,
+         subtitle = paste0("grey: dominated (another variant of the same model is no worse on all three and ",
+                           "better on one)\n", energy_note(ok_runs(runs, "evaluate")))) +
     theme_bw() + theme(legend.position = "right", plot.subtitle = element_text(size = 8))
-  save_both(p, stem, 8, 5)
+  save_both(p, stem, max(8, 5 * length(models)), 5)
 }
 
 qb_figures <- function(runs_csv, out_dir) {

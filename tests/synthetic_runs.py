@@ -24,7 +24,8 @@ def study(models=("m1", "m2"), methods=tuple(BITS), tasks=("sentiment", "nli"), 
                      "quantize_time_s": 5.0 + j, "energy_j": 50.0 + 10 * j, "energy_method": "codecarbon_estimate",
                      "co2_kg": 1e-6 * (1 + j)})
         for task, rep in itertools.product([*tasks, "perplexity"], range(1, eval_reps + 1)):
-            quality = ({"perplexity_token": 18.0 + 2 * j, "primary": "perplexity_token"} if task == "perplexity"
+            quality = ({"perplexity_token": 18.0 + 2 * j, "primary": "perplexity_token", "kld_mean": 0.05 * j,
+                        "kld_p99": 0.4 * j, "top1_agreement": 1 - 0.05 * j} if task == "perplexity"
                        else {"accuracy": 0.7 - 0.05 * j, "primary": "accuracy"})
             rows.append({**_ids("evaluate", model, method, f"{task}/{rep}", task=task, rep=rep), **quality,
                          "energy_j": (100.0 - 20 * j) * scale + rep, "energy_method": "codecarbon_estimate",

@@ -61,6 +61,41 @@ def test_pareto_dominance():
     assert dominated([20.0, 25.0], [10, 10], [100, 100], higher_is_better=False) == [False, True]  # perplexity
 
 
+@pytest.fixture
+def capture(tmp_path):
+    """The figure code sourced with save_both keeping the last plot as `drawn`, and the two-model study's
+    run table as R reads it."""
+    import rpy2.robjects as ro
+
+    study().to_csv(tmp_path / "runs.csv", index=False)
+    rbridge.call(REPO / "analysis" / "figures.R", "identity", 0)  # sources the figure code
+    ro.r('save_both <- function(p, stem, width, height) assign("drawn", p, envir = globalenv())')
+    return ro.r["read_run_table"](str(tmp_path / "runs.csv"))
+
+
+def test_pareto_dominance_is_judged_within_each_model(capture):
+    """The small model's variant is no worse than both of the big model's on all three: judged across models it
+    would grey out the big model's whole front."""
+    import rpy2.robjects as ro
+
+    ro.r('variant_table <- function(runs) { v <- data.frame(model = c("big", "big", "small"), '
+         'method = c("fp16", "int4", "int4"), quality = c(0.8, 0.7, 0.9), energy = c(20, 10, 5), '
+         'memory = c(400, 200, 100)); attr(v, "quality") <- "accuracy"; attr(v, "memory") <- "model_rss_mb"; v }')
+    ro.r["pareto_figure"](capture, "unused")
+    assert list(ro.r("as.character(drawn$data$colour)")) == ["big", "big", "small"]
+
+
+def test_no_figure_mixes_models_in_one_panel(capture):
+    """Every figure of a two-model study is faceted by model, so each panel's marks come from one model."""
+    import rpy2.robjects as ro
+
+    for name in CAPTIONS:
+        ro.r[f"{name}_figure"](capture, "unused")
+        layout = ro.r("as.data.frame(ggplot_build(drawn)$layout$layout)")
+        assert "model" in list(layout.names), f"{name}: not faceted by model"
+        assert set(ro.r("as.character(ggplot_build(drawn)$layout$layout$model)")) == {"m1", "m2"}, name
+
+
 def test_report_captions_figures_and_shows_statistics_and_environment(two_models):
     folder, outputs = two_models
     (folder / "items.csv").write_text("\n")

@@ -23,6 +23,7 @@ CAPTIONS = {
     "quantization": "Cost of producing each variant: wall time and energy of the quantize step (for the "
                     "baseline: loading and saving the weights).",
     "pareto": "Trade-off between quality (mean accuracy over choice tasks, or perplexity in a study without "
-              "them), evaluation energy summed over tasks, and peak memory (point size). Grey variants are "
-              "dominated: another variant is no worse on all three and better on at least one.",
+              "them), evaluation energy summed over tasks, and peak memory (point size), one panel per model. Grey "
+              "variants are dominated: another variant of the same model is no worse on all three and better on "
+              "at least one.",
 }
