@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ class LmEval(TaskType):
         importlib.import_module("lm_eval")  # seconds: datasets, evaluate's metrics
 
         if not is_quantbench_task(task["task"]):
-            _lm_eval_task_index()
+            _lm_eval_task_index(task["task"])
 
     def evaluate(self, runtime, task: dict[str, Any], inputs: Inputs) -> Scores:
         from lm_eval import simple_evaluate
@@ -108,7 +109,7 @@ class LmEval(TaskType):
         with tempfile.TemporaryDirectory() as tmp:
             # include_defaults=False keeps TaskManager at ~0.01 s instead of indexing every task (8-15 s).
             manager = (TaskManager(include_path=str(write_task_yaml(Path(tmp), task)), include_defaults=False)
-                       if is_quantbench_task(name) else _lm_eval_task_index())
+                       if is_quantbench_task(name) else _lm_eval_task_index(name))
             loaded = get_task_dict([name], manager)[name]
             output_type = getattr(loaded, "OUTPUT_TYPE", None)
             if output_type not in ("multiple_choice", "loglikelihood_rolling"):
@@ -139,11 +140,16 @@ class LmEval(TaskType):
 
 
 @functools.cache
-def _lm_eval_task_index():
-    """lm-eval's index of its own tasks, built once per process (8-15 s)."""
+def _lm_eval_task_index(name: str):
+    """lm-eval's index of the task folders whose YAML defines `name`, built once per process: indexing all of
+    lm-eval's tasks takes 8-15 s, once for every evaluate job of a study. The whole index where no YAML names it."""
+    import lm_eval.tasks
     from lm_eval.tasks import TaskManager
 
-    return TaskManager()
+    defines = re.compile(rf"^task:\s*['\"]?{re.escape(name)}['\"]?\s*$", re.M)
+    folders = sorted({str(path.parent) for path in Path(lm_eval.tasks.__file__).parent.rglob("*.yaml")
+                      if defines.search(path.read_text(errors="replace"))})
+    return TaskManager(include_path=folders, include_defaults=False) if folders else TaskManager()
 
 
 def _lm_eval_columns(metrics: dict[str, Any]) -> dict[str, float]:
