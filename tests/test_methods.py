@@ -15,7 +15,7 @@ import torch
 from safetensors import safe_open
 
 from quantbench import artifacts, jobs
-from quantbench.errors import ConfigError, CorruptArtifact, DeviceUnavailable
+from quantbench.errors import ConfigError, CorruptArtifact, DeviceUnavailable, Unsupported
 from quantbench.methods import BACKENDS, with_defaults
 from workflow_runner import CLEAN_ENV
 
@@ -232,6 +232,21 @@ def test_awq_refuses_layers_its_clip_search_cannot_split(tiny_model_folder, tmp_
         jobs.quantize(tiny_model_folder, tmp_path / "awq", model="tiny",
                       method={"name": "awq", "backend": "awq", "params": with_defaults(BACKENDS["awq"], entry)},
                       device="cpu", country="USA")
+
+
+def test_awq_refuses_gpt2_whose_conv1d_layers_break_its_scale_search(tmp_path):
+    """GPTQModel's AWQ raised in a worker thread and the process died unrecorded (paper-methods' GPT-2)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    source = tmp_path / "gpt2"
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=128, n_head=2, vocab_size=256)).save_pretrained(tmp_path / "raw")
+    jobs.fetch_model(f"path:{tmp_path / 'raw'}", source)
+    entry = {"backend": "awq", "group_size": 64, "calibration": TINY_CALIBRATION}
+    with pytest.raises(Unsupported, match="cannot quantize gpt2: its Conv1D projections"):
+        jobs.quantize(source, tmp_path / "awq", model="gpt2",
+                      method={"name": "awq", "backend": "awq", "params": with_defaults(BACKENDS["awq"], entry)},
+                      device="cpu", country="USA")
+    assert not (tmp_path / "awq").exists()
 
 
 def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(tiny_model_folder, tmp_path):

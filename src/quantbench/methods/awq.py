@@ -12,17 +12,22 @@ layer (SmolLM2-135M: minutes per few layers on 2 cores).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from .. import calibration
-from ..errors import ConfigError
+from ..errors import ConfigError, Unsupported
 from .base import FLOAT_DTYPES, Backend, copy_tokenizer
 from .gptq import import_gptqmodel, outside_the_project, with_a_tokenizer
 from .shapes import check_group_size, linear_output_widths
 
 # AWQ's clip search walks output channels in blocks of 64 (GPTQModel asserts it).
 OUTPUT_BLOCK = 64
+# Architectures whose projections are transformers' Conv1D (weights stored in x out): GPTQModel 7.6's scale
+# search multiplies input means by the transposed weight's means and fails in a worker thread, which takes the
+# job's process down before on_error can record it (found by paper-methods' first run, GPT-2).
+CONV1D_MODELS = {"gpt2"}
 
 
 class AWQ(Backend):
@@ -36,7 +41,8 @@ class AWQ(Backend):
     }
     notes = ("CPU: packed with GPTQModel's portable AwqTorchLinear, run with TorchAtenAwqLinear (bf16); slow scale "
              "search; "
-             "CUDA not yet run on a GPU; llm-compressor not installable beside transformers 5.23")
+             "CUDA not yet run on a GPU; GPT-2 refused (its Conv1D layers break GPTQModel's scale search); "
+             "llm-compressor not installable beside transformers 5.23")
 
     def import_libraries(self) -> None:
         super().import_libraries()
@@ -52,6 +58,10 @@ class AWQ(Backend):
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
 
+        model_type = json.loads((Path(source) / "config.json").read_text()).get("model_type")
+        if model_type in CONV1D_MODELS:
+            raise Unsupported(f"GPTQModel's AWQ cannot quantize {model_type}: its Conv1D projections store weights "
+                              "in x out, and the scale search fails on them (GPTQ and GGUF can)")
         check_group_size(source, params["group_size"])
         odd = sorted({w for w in linear_output_widths(source).values() if w % OUTPUT_BLOCK})
         if odd:
