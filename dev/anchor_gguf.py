@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from quantbench.methods.gguf import MODEL_FILE, tools
-from quantbench.methods.gguf.runtime import BatchedDecoder, LlamaCppRuntime, context_size
+from quantbench.methods.gguf.runtime import BatchedDecoder, LlamaCppRuntime, amx_cpu, context_size
 from quantbench.methods.runtime import load_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +46,7 @@ def theirs(tool: Path, env: dict[str, str], gguf: Path, *, batch: int, prompt: i
     command = [str(tool), "-m", str(gguf), "-c", str(context_size(batch, prompt + generated)),
                "-b", str(BatchedDecoder.N_BATCH), "-ub", str(BatchedDecoder.N_UBATCH), "-npp", str(prompt),
                "-ntg", str(generated - 1), "-npl", str(batch), "-t", str(threads), "-tb", str(threads),
-               "--output-format", "jsonl"]
+               "--output-format", "jsonl", *(["--no-repack"] if amx_cpu() else [])]  # as the runtime loads
     out = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
     row = json.loads(next(line for line in out.stdout.splitlines() + out.stderr.splitlines()
                           if line.startswith("{")))

@@ -357,3 +357,12 @@ def test_batched_generation_equals_each_row_alone_and_transformers(f32_artifact,
     each = runtime.generate_each(ragged, 8, batch_size=3)  # prompts of three lengths, no padding
     assert each == runtime.generate_each(ragged, 8, batch_size=1)
     assert each == [hf_model.generate(torch.tensor([p]), max_new_tokens=8)[0, len(p):].tolist() for p in ragged]
+
+
+def test_a_speed_measured_without_llama_cpps_amx_buffers_says_so():
+    """On a CPU with AMX the runtime leaves llama.cpp's AMX buffers off (they crash, llama.cpp#20824); each
+    benchmark row must say its speed is not llama.cpp's default there, and only there."""
+    from quantbench.methods.gguf.runtime import AMX_CAVEAT
+
+    has_amx = "amx_int8" in Path("/proc/cpuinfo").read_text().split()
+    assert BACKENDS["gguf"].speed_caveat({"type": "Q8_0"}, "pretrained") == (AMX_CAVEAT if has_amx else None)

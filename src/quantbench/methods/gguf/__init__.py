@@ -68,7 +68,8 @@ class GGUF(Backend):
     notes = ("llama.cpp via llama-cpp-python 0.3.36 (HF -> GGUF with the converter of the same llama.cpp); "
              "a batch decodes as one llama_batch; imatrix builds llama.cpp's llama-imatrix and llama-quantize from "
              "that sdist on first use (about 3 min); no kv_cache option yet; CUDA needs a llama-cpp-python built "
-             "with CMAKE_ARGS=-DGGML_CUDA=on, not yet run on a GPU")
+             "with CMAKE_ARGS=-DGGML_CUDA=on, not yet run on a GPU; on CPUs with AMX, llama.cpp's AMX and repacked "
+             "weight buffers are off (they crash: llama.cpp#20824)")
 
     def param_problem(self, params: dict[str, Any]) -> str | None:
         if params.get("imatrix") and params["type"] not in IMATRIX_TYPES:
@@ -132,6 +133,11 @@ class GGUF(Backend):
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return (f"llama.cpp ggml {'CUDA' if device == 'cuda' else 'CPU'} kernels ({params['type']}), every row of a "
                 "batch decoded together in one llama_batch")
+
+    def speed_caveat(self, params: dict[str, Any], weights: str) -> str | None:
+        from .runtime import AMX_CAVEAT, amx_cpu
+
+        return AMX_CAVEAT if amx_cpu() else None
 
     def load(self, artifact: Path, params: dict[str, Any], device: str):
         import llama_cpp

@@ -14,6 +14,8 @@ for the models we convert (DESIGN.md), and using one tokenizer keeps every backe
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import weakref
 from pathlib import Path
@@ -23,6 +25,43 @@ import torch
 
 from ...errors import DataError
 from ..runtime import Runtime
+
+
+# ggml's AMX weight buffers (Sapphire Rapids and later) crash in ggml_backend_amx_mul_mat on the first decode
+# (ggml-org/llama.cpp#20824, open; reproduced here with llama-cpp-python 0.3.36 on Q8_0/Q4_K_M/Q4_0/Q5_0/Q6_K) and
+# give wrong Q4_0/Q4_1 results (#16315). They are llama.cpp's "extra buffer types", which also hold its AVX2/AVX-512
+# repacked weights: on a CPU with AMX both are left off, as llama.cpp's own --no-repack does.
+AMX_CAVEAT = ("llama.cpp's AMX and repacked weight buffers are off on this AMX CPU (they crash in "
+              "ggml_backend_amx_mul_mat, llama.cpp#20824): llama.cpp's default build may run faster where they work")
+
+
+@functools.cache
+def amx_cpu() -> bool:
+    """Whether the CPU backend of the installed llama.cpp would put weights in AMX buffers."""
+    import llama_cpp
+
+    return "AMX_INT8 = 1" in llama_cpp.llama_print_system_info().decode()
+
+
+@contextlib.contextmanager
+def _model_params(**fields):
+    """llama_cpp.Llama takes no argument for some llama_model_params fields (use_extra_bufts): set them on the
+    defaults its constructor reads, for that constructor only."""
+    import llama_cpp.llama_cpp as bindings
+
+    default = bindings.llama_model_default_params
+
+    def params():
+        values = default()
+        for name, value in fields.items():
+            setattr(values, name, value)
+        return values
+
+    bindings.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = default
 
 
 class LlamaCppRuntime(Runtime):
@@ -35,10 +74,11 @@ class LlamaCppRuntime(Runtime):
         threads = threads or torch.get_num_threads()
         self.threads = threads
         self._decoder: BatchedDecoder | None = None
-        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=True,
-                                   n_gpu_layers=-1 if device == "cuda" else 0, n_threads=threads,
-                                   n_threads_batch=threads, seed=0,
-                                   verbose=bool(os.environ.get("QUANTBENCH_LLAMA_VERBOSE")))
+        with _model_params(use_extra_bufts=not amx_cpu()):
+            self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_batch=min(n_ctx, 512), logits_all=True,
+                                       n_gpu_layers=-1 if device == "cuda" else 0, n_threads=threads,
+                                       n_threads_batch=threads, seed=0,
+                                       verbose=bool(os.environ.get("QUANTBENCH_LLAMA_VERBOSE")))
         # close before interpreter shutdown tears down the ctypes bindings that llama_cpp's __del__ needs
         weakref.finalize(self, self.llm.close)
         self.n_ctx = n_ctx
