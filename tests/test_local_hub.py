@@ -108,7 +108,7 @@ def test_lm_eval_tasks_read_the_stand_in_datasets(hub):
 
     from quantbench.tasks.harness import _lm_eval_task_index
 
-    tasks = get_task_dict(list(LM_EVAL_TASKS), _lm_eval_task_index())
+    tasks = {name: get_task_dict([name], _lm_eval_task_index(name))[name] for name in LM_EVAL_TASKS}
     for name, repo in LM_EVAL_TASKS.items():
         docs = list(tasks[name].eval_docs)
         assert len(docs) == 30, name
