@@ -289,3 +289,48 @@ def test_sizes_on_disk_follow_bit_width(tiny_model_folder, tmp_path):
                       device="cpu", country="USA")
         sizes[method] = json.loads((tmp_path / method / "quantization.json").read_text())["size_bytes"]
     assert sizes["fp32"] > sizes["bnb-int8"] > sizes["bnb-nf4"]
+
+
+# The reloaded quanto int8 model's weight addresses, then its logits with bf16 activations: the case quanto sends
+# to torch's int8 kernel (_weight_int8pack_mm), which reads its weight with aligned vector loads.
+QUANTO_BF16 = """
+import sys, torch
+from optimum.quanto import QTensor
+from quantbench import artifacts
+runtime, info = artifacts.load(sys.argv[1], "cpu")
+weights = [m.weight for m in runtime.model.modules() if isinstance(getattr(m, "weight", None), QTensor)]
+print(sum(w._data.data_ptr() % 64 != 0 for w in weights), len(weights), flush=True)
+torch.save(runtime.forward(torch.tensor({ids})).float(), sys.argv[2])
+""".format(ids=INPUT_IDS)
+
+
+def file_offsets(path: Path, suffix: str) -> list[int]:
+    """Where in a safetensors file each tensor named *suffix starts (its 8-byte length, JSON header, data)."""
+    with path.open("rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+    return [8 + length + entry["data_offsets"][0] for name, entry in header.items() if name.endswith(suffix)]
+
+
+def test_quanto_int8_runs_bf16_activations_on_weights_read_from_unaligned_file_offsets(tiny_model, tmp_path):
+    """safetensors stores tensors at 8-byte offsets; a reloaded int8 weight left there segfaulted in torch's
+    int8 kernel on an AVX-512 CPU (every quanto-int8 job of paper-quanto-tweeteval's bf16 model)."""
+    from transformers import AutoModelForCausalLM
+
+    bf16 = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.bfloat16)
+    bf16.save_pretrained(tmp_path / "raw")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / "raw" / name).write_bytes((tiny_model / name).read_bytes())
+    jobs.fetch_model(f"path:{tmp_path / 'raw'}", tmp_path / "bf16")
+    entry = CPU_METHODS["quanto-int8"][0]
+    jobs.quantize(tmp_path / "bf16", tmp_path / "q8", model="tiny", device="cpu", country="USA",
+                  method={"name": "q8", "backend": "quanto", "params": with_defaults(BACKENDS["quanto"], entry)})
+    assert any(offset % 64 for offset in file_offsets(tmp_path / "q8" / "model.safetensors", "weight._data"))
+    done = subprocess.run([sys.executable, "-c", QUANTO_BF16, str(tmp_path / "q8"), str(tmp_path / "logits.pt")],
+                          capture_output=True, text=True, env=CLEAN_ENV)
+    assert done.returncode == 0, done.stderr[-2000:]
+    unaligned, count = map(int, done.stdout.split()[-2:])
+    assert count == 14 and unaligned == 0
+    reference = bf16(torch.tensor(INPUT_IDS)).logits.float()
+    logits = torch.load(tmp_path / "logits.pt")
+    assert ((logits - reference).norm() / reference.norm()).item() < 0.05

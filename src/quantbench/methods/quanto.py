@@ -13,6 +13,7 @@ from typing import Any
 from .base import SAFE_LOAD, Backend, copy_tokenizer
 
 QTYPES = {8: "qint8", 4: "qint4", 2: "qint2"}
+ALIGNMENT = 64  # bytes: torch's CPU allocator's; safetensors places tensors at 8-byte offsets
 
 
 class Quanto(Backend):
@@ -41,7 +42,27 @@ class Quanto(Backend):
         copy_tokenizer(source, out)
 
     def load_model(self, artifact: Path, params: dict[str, Any], device: str):
-        from optimum.quanto import QuantizedModelForCausalLM
+        from optimum.quanto import QTensor, QuantizedModelForCausalLM
 
         # Unwrap: downstream code (lm-eval, generate) wants the transformers model itself.
-        return QuantizedModelForCausalLM.from_pretrained(str(artifact))._wrapped.to(device).eval()
+        model = QuantizedModelForCausalLM.from_pretrained(str(artifact))._wrapped.to(device).eval()
+        for module in model.modules():
+            if isinstance(getattr(module, "weight", None), QTensor):
+                realign(module.weight)
+        return model
+
+
+def realign(tensor) -> None:
+    """Copy the parts of a quanto tensor that sit at unaligned addresses into fresh (aligned) memory.
+
+    Reloaded weights point into the safetensors file at 8-byte offsets, and torch's int8 kernel that quanto
+    calls with bf16 activations on the CPU (`torch._weight_int8pack_mm`) reads its weight with aligned vector
+    loads: a weight at 8 or 24 bytes past a 32-byte boundary segfaulted (torch 2.13, a Sapphire Rapids CPU).
+    """
+    names, _ = tensor.__tensor_flatten__()
+    for name in names:
+        part = getattr(tensor, name)
+        if hasattr(part, "__tensor_flatten__"):  # a quanto tensor within (int4's packed data)
+            realign(part)
+        elif part.data_ptr() % ALIGNMENT:
+            setattr(tensor, name, part.clone())
