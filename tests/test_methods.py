@@ -234,13 +234,18 @@ def test_awq_refuses_layers_its_clip_search_cannot_split(tiny_model_folder, tmp_
                       device="cpu", country="USA")
 
 
-def test_awq_refuses_gpt2_whose_conv1d_layers_break_its_scale_search(tmp_path):
-    """GPTQModel's AWQ raised in a worker thread and the process died unrecorded (paper-methods' GPT-2)."""
+def tiny_gpt2(tmp_path: Path) -> Path:
+    """A one-layer random GPT-2 (Conv1D projections), fetched into tmp_path / "gpt2"."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    source = tmp_path / "gpt2"
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=128, n_head=2, vocab_size=256)).save_pretrained(tmp_path / "raw")
-    jobs.fetch_model(f"path:{tmp_path / 'raw'}", source)
+    jobs.fetch_model(f"path:{tmp_path / 'raw'}", tmp_path / "gpt2")
+    return tmp_path / "gpt2"
+
+
+def test_awq_refuses_gpt2_whose_conv1d_layers_break_its_scale_search(tmp_path):
+    """GPTQModel's AWQ raised in a worker thread and the process died unrecorded (paper-methods' GPT-2)."""
+    source = tiny_gpt2(tmp_path)
     entry = {"backend": "awq", "group_size": 64, "calibration": TINY_CALIBRATION}
     with pytest.raises(Unsupported, match="cannot quantize gpt2: its Conv1D projections"):
         jobs.quantize(source, tmp_path / "awq", model="gpt2",
@@ -334,3 +339,15 @@ def test_quanto_int8_runs_bf16_activations_on_weights_read_from_unaligned_file_o
     reference = bf16(torch.tensor(INPUT_IDS)).logits.float()
     logits = torch.load(tmp_path / "logits.pt")
     assert ((logits - reference).norm() / reference.norm()).item() < 0.05
+
+
+def test_quanto_refuses_gpt2_whose_projections_are_not_linear_layers(tmp_path):
+    """optimum-quanto replaces nn.Linear only: GPT-2 came out with nothing quantized, and quanto refused to save
+    it after the load (paper-methods' first run)."""
+    tiny_gpt2(tmp_path)
+    entry = CPU_METHODS["quanto-int8"][0]
+    with pytest.raises(Unsupported, match=r"optimum-quanto quantizes torch.nn.Linear layers; this model has none "
+                                          r"outside \['lm_head'\]"):
+        jobs.quantize(tmp_path / "gpt2", tmp_path / "q8", model="gpt2", device="cpu", country="USA",
+                      method={"name": "q8", "backend": "quanto", "params": with_defaults(BACKENDS["quanto"], entry)})
+    assert not (tmp_path / "q8").exists()

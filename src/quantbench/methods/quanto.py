@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import SAFE_LOAD, Backend, copy_tokenizer
+from .shapes import require_linears
 
 QTYPES = {8: "qint8", 4: "qint4", 2: "qint2"}
 ALIGNMENT = 64  # bytes: torch's CPU allocator's; safetensors places tensors at 8-byte offsets
@@ -26,11 +27,14 @@ class Quanto(Backend):
                     "description": "module name patterns left unquantized"},
     }
     required = ("bits",)
+    notes = ("nn.Linear layers only: a model whose projections are Conv1D (GPT-2) is refused as unsupported; "
+             "reloaded weights are copied to aligned memory, which torch's CPU int8 kernel needs",)
 
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return f"optimum-quanto {QTYPES[params['bits']]} weights, its {'CUDA' if device == 'cuda' else 'CPU'} matmul"
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
+        require_linears(source, "optimum-quanto", tuple(params["exclude"]))
         import optimum.quanto as oq
         from transformers import AutoModelForCausalLM
 

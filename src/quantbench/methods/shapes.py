@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from fnmatch import fnmatch
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, Unsupported
 
 
 def _linears(source: Path, skip: tuple[str, ...] = ("lm_head",)) -> dict:
@@ -18,6 +19,14 @@ def _linears(source: Path, skip: tuple[str, ...] = ("lm_head",)) -> dict:
         model = AutoModelForCausalLM.from_config(config)
     return {name: module for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in skip}
+
+
+def require_linears(source: Path, method: str, exclude: tuple[str, ...]) -> None:
+    """Refuse a model without an nn.Linear to quantize outside the `exclude` name patterns (GPT-2's projections
+    are transformers' Conv1D): a method that quantizes nn.Linear only would save it unquantized."""
+    if not [name for name in _linears(source, skip=()) if not any(fnmatch(name, p) for p in exclude)]:
+        raise Unsupported(f"{method} quantizes torch.nn.Linear layers; this model has none outside {list(exclude)} "
+                          "(GPT-2's projections are transformers' Conv1D)")
 
 
 def linear_input_widths(source: Path) -> dict[str, int]:
