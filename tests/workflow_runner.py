@@ -46,15 +46,17 @@ def write_study(workdir: Path, model: Path) -> Path:
     return workdir
 
 
-def snakemake_command(workdir: Path, *args: str) -> list[str]:
-    """Extra args come first: the options below take lists and would swallow a target after them."""
+def snakemake_command(workdir: Path, *args: str, gpus: int = 1) -> list[str]:
+    """Extra args come first: the options below take lists and would swallow a target after them. `gpus`: how
+    many model jobs (each holds the resource `gpu`) Snakemake runs at once."""
     return [sys.executable, "-m", "snakemake", *args, "--snakefile", str(REPO / "Snakefile"), "--directory",
-            str(workdir), "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", "gpu=1"]
+            str(workdir), "--configfile", str(workdir / "study.yaml"), "--cores", "2", "--resources", f"gpu={gpus}"]
 
 
-def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(snakemake_command(workdir, *args), capture_output=True, text=True, timeout=1200,
-                          env={**CLEAN_ENV, **(env or {})})
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 1200,
+              gpus: int = 1) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(workdir, *args, gpus=gpus), capture_output=True, text=True,
+                          timeout=timeout, env={**CLEAN_ENV, **(env or {})})
 
 
 def dry_run(workdir: Path, configfile: Path) -> str:
