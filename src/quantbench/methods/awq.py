@@ -20,14 +20,10 @@ from .. import calibration
 from ..errors import ConfigError, Unsupported
 from .base import FLOAT_DTYPES, Backend, copy_tokenizer
 from .gptq import import_gptqmodel, outside_the_project, with_a_tokenizer
-from .shapes import check_group_size, linear_output_widths
+from .shapes import check_group_size, conv1d_layers, linear_output_widths
 
 # AWQ's clip search walks output channels in blocks of 64 (GPTQModel asserts it).
 OUTPUT_BLOCK = 64
-# Architectures whose projections are transformers' Conv1D (weights stored in x out): GPTQModel 7.6's scale
-# search multiplies input means by the transposed weight's means and fails in a worker thread, which takes the
-# job's process down before on_error can record it (found by paper-methods' first run, GPT-2).
-CONV1D_MODELS = {"gpt2"}
 
 
 class AWQ(Backend):
@@ -58,8 +54,11 @@ class AWQ(Backend):
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         import torch
 
-        model_type = json.loads((Path(source) / "config.json").read_text()).get("model_type")
-        if model_type in CONV1D_MODELS:
+        # Conv1D projections (weights stored in x out): GPTQModel 7.6's scale search multiplies input means by the
+        # transposed weight's means and fails in a worker thread, which takes the job's process down before
+        # on_error can record it (found by paper-methods' first run, GPT-2)
+        if conv1d_layers(source):
+            model_type = json.loads((Path(source) / "config.json").read_text()).get("model_type")
             raise Unsupported(f"GPTQModel's AWQ cannot quantize {model_type}: its Conv1D projections store weights "
                               "in x out, and the scale search fails on them (GPTQ and GGUF can)")
         check_group_size(source, params["group_size"])
