@@ -1,5 +1,5 @@
-# Figures of a quantbench study (ggplot2), called through rpy2, which sources run_table.R and tables.R first
-# (the run table's declared columns and read_run_table). Each figure is written as PNG and PDF.
+# Figures of a quantbench study (ggplot2), called through rpy2, which gives R the run table's declared columns
+# and sources tables.R first (read_run_table). Each figure is written as PNG and PDF.
 # A figure whose data the study lacks (not measured, or every run failed) is still written, as a panel
 # that says so, so a study's outputs are always complete. Bars are means over repetitions, with the
 # range (min-max) drawn where a point has more than one repetition.

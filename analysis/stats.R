@@ -1,5 +1,5 @@
 # Statistical tests of a quantbench study, called from Python through rpy2 (src/quantbench/rbridge.py), which
-# sources run_table.R and tables.R first (the declared columns, read_run_table and the metrics tested below).
+# gives R the run table's declared columns and sources tables.R first (read_run_table; the metrics tested below).
 # Input: the run table and per-item table written by `aggregate`. Output: one tidy CSV, one row per test.
 #
 # Columns of the output (empty where a column does not apply to a test):
@@ -30,6 +30,28 @@ COLUMNS <- c("family", "test", "metric", "model", "group", "method", "versus", "
              "direction", "p_value", "p_holm", "effect", "effect_name", "effect_ci_low", "effect_ci_high", "n",
              "n_baseline_only", "n_method_only", "n_unverified")
 METHOD_LARGER <- "positive: method's values larger than versus'"
+
+# What each test does, in words for the report (rbridge.test_descriptions reads them).
+TEST_DESCRIPTIONS <- c(
+  mcnemar_exact = paste(
+    "Exact McNemar test of per-item correctness, each method against the baseline on the same items;",
+    "n_baseline_only (b) and n_method_only (c) are the discordant items, p = binom.test(b, b + c). Items are",
+    "paired by id and content: two runs that scored other items, or whose data changed between the evaluations,",
+    "are refused; n_unverified counts pairs whose content had no hash to check."),
+  kruskal_wallis = "Kruskal-Wallis test across methods, over repetitions, per model and batch size or task.",
+  dunn = paste(
+    "Dunn's pairwise post-hoc tests after each Kruskal-Wallis test (three or more methods); Holm within the",
+    "pairs of one omnibus test. z > 0: the method's values rank higher than versus' (the sign of Cliff's delta)."),
+  cliffs_delta = paste(
+    "Cliff's delta of each method against the baseline over repetitions (positive: the method's values are",
+    "larger), with its 95% confidence interval."),
+  shapiro_wilk = paste(
+    "Shapiro-Wilk normality test of each method's repetitions (n >= 3, not constant): why the tests above are",
+    "rank-based."),
+  spearman = paste(
+    "Spearman's rank correlation between a task's evaluation energy and its quality across the methods of one",
+    "model.")
+)
 
 # One output row; columns a test does not fill stay NA.
 test_row <- function(...) {

@@ -1,5 +1,5 @@
-# Reading quantbench's tables in R, against the declarations in run_table.R (generated from
-# src/quantbench/runtable.py). rbridge.call sources run_table.R and this file before a script.
+# Reading quantbench's tables in R, against the declared columns (RUN_TABLE_TYPES, ITEM_TABLE_TYPES) that
+# rbridge.call gives R from src/quantbench/runtable.py before it sources this file and a script.
 
 # A table with every declared column (absent ones as NA) in its declared type.
 declared_table <- function(path, types, what) {

@@ -2,7 +2,7 @@ rule aggregate:
     input:
         artifacts=artifacts(),
         evals=eval_records(),
-        item_logs=eval_records(layout.EVAL_ITEMS),
+        item_logs=eval_item_logs(),
         benches=bench_records(),
     output:
         # update(): Snakemake keeps the previous table and restores it if this job fails or is killed
@@ -10,7 +10,7 @@ rule aggregate:
         parquet=update(layout.RUNS_PARQUET),
         item_table=update(layout.ITEMS_CSV),
     params:
-        skipped=STUDY.skipped_records(),
+        skipped=[records.skipped(*run) for run in STUDY.skipped_runs()],
     conda:
         "../envs/quantbench.yaml"
     log:

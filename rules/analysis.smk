@@ -3,7 +3,7 @@ rule analyze:
         runs=layout.RUNS_CSV,
         item_table=layout.ITEMS_CSV,
         script=os.path.join(R_SCRIPTS, "stats.R"),
-        tables=expand(os.path.join(R_SCRIPTS, "{name}.R"), name=["run_table", "tables"]),
+        tables=os.path.join(R_SCRIPTS, "tables.R"),
     output:
         stats=layout.STATS_CSV,
     params:
@@ -20,7 +20,7 @@ rule figures:
     input:
         runs=layout.RUNS_CSV,
         script=os.path.join(R_SCRIPTS, "figures.R"),
-        tables=expand(os.path.join(R_SCRIPTS, "{name}.R"), name=["run_table", "tables"]),
+        tables=os.path.join(R_SCRIPTS, "tables.R"),
     output:
         figures=figure_files(),
     conda:

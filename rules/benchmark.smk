@@ -3,12 +3,11 @@ rule benchmark:
     # libraries); each repetition is its own process, so the spread over repetitions includes loading.
     input:
         artifact=layout.ARTIFACT,
+        text=STUDY.benchmark_text_files(),  # a path: text, so that editing it reruns the benchmarks
     output:
-        records=expand(layout.BENCH_RECORD, batch=STUDY.benchmark["batch_sizes"], allow_missing=True),
+        records=STUDY.benchmark_outputs(),
     params:
-        settings=STUDY.benchmark,  # on_error is read by the jobs themselves: changing it reruns nothing measured
-        device=DEVICE,
-        country=COUNTRY,
+        run=benchmark_run,  # on_error is not in it: changing it reruns nothing measured
     threads: TORCH_THREADS
     resources:
         gpu=1,

@@ -1,21 +1,25 @@
-# Config validation (before any job), wildcard constraints, and the small input functions.
+# Config validation (before any job), the study's plan, wildcard constraints and the small input functions.
 import os
 import re
 import sys
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 
-from quantbench import layout, sources
+from quantbench import layout, records, sources
 from quantbench.config import check_file, load
 from quantbench.errors import ConfigError
 from quantbench.figures import CAPTIONS
-from quantbench.jobs import plan_evaluation
+from quantbench.plan import as_params
 from quantbench.tasks import get_task_type
 
+# With --software-deployment-method conda each backend's jobs run in their own environment (envs/), so the
+# packages a backend needs are checked by its jobs there, not in this one.
+JOBS_RUN_HERE = DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method
 try:
     for path in [*workflow.overwrite_configfiles, *workflow.configfiles]:
         check_file(path)
-    STUDY = load(config)
+    STUDY = load(config, packages_here=JOBS_RUN_HERE)
 except ConfigError as err:
     raise WorkflowError(str(err))
 
@@ -23,12 +27,12 @@ BASELINE = STUDY.baseline
 if workflow.is_main_process:  # once per study, not again in each job
     print(f"quantbench study: {len(STUDY.models)} models x {len(STUDY.methods)} methods x {len(STUDY.tasks)} tasks; "
           "each task reports", file=sys.stderr)
-    for name, task in STUDY.tasks.items():
-        print(f"  {name}: {get_task_type(task['type']).describe(task)}", file=sys.stderr)
-DEVICE = STUDY.settings["device"]
-COUNTRY = STUDY.settings["energy"]["country_iso_code"]
+    for task in STUDY.tasks.values():
+        print(f"  {task.name}: {get_task_type(task.type).describe(task.params)}", file=sys.stderr)
+    for method, why in STUDY.unverified.items():
+        print(f"  not verified here, checked by its jobs: {method}: {why}", file=sys.stderr)
 # Torch jobs take every core they are given, so measured jobs never share the CPU.
-TORCH_THREADS = STUDY.settings.get("threads") or workflow.cores
+TORCH_THREADS = STUDY.settings.threads or workflow.cores
 R_SCRIPTS = os.path.join(workflow.basedir, "analysis")
 FIGURES = list(CAPTIONS)  # drawn by analysis/figures.R, captioned in the report
 
@@ -44,38 +48,45 @@ wildcard_constraints:
     rep=r"\d+",
 
 
-def method_params(wildcards):
-    m = STUDY.methods[wildcards.method]
-    return {"name": m.name, "backend": m.backend, "params": m.params}
+# Each job's run from the plan, as the plain dict a rule's params carry (plan.as_params says why)
+def fetch_run(wc):
+    return as_params(STUDY.fetch(wc.model))
 
 
-def evaluate_inputs(wildcards):
-    """An evaluate job's inputs: the variant; what its task types prepared on the baseline; the baseline's
-    artifact and item logs for task types that compare with it; the local files the tasks read (mirrors,
-    path: texts), so that editing one reruns the evaluations."""
-    runs = plan_evaluation(STUDY.tasks, model=wildcards.model, method=wildcards.method, rep=wildcards.rep,
-                           baseline=BASELINE)
-    compared = [str(r.baseline_items) for r in runs if r.baseline_items]
-    return {
-        "artifact": layout.ARTIFACT.format(**wildcards),
-        "prepared": [str(r.prepared) for r in runs if r.prepared],
-        "baseline": ([layout.ARTIFACT.format(model=wildcards.model, method=BASELINE), *compared] if compared else []),
-        "data": [f for r in runs for f in get_task_type(r.task["type"]).data_files(r.task)],
-    }
+def quantize_run(wc):
+    return as_params(STUDY.quantize(wc.model, wc.method))
+
+
+def prepare_run(wc):
+    return as_params(STUDY.prepare(wc.model, wc.task))
+
+
+def evaluate_run(wc):
+    return as_params(STUDY.evaluate(wc.model, wc.method, int(wc.rep)))
+
+
+def benchmark_run(wc):
+    return as_params(STUDY.benchmark(wc.model, wc.method, int(wc.rep)))
+
+
+def evaluate_inputs(wc):
+    return STUDY.evaluate_inputs(STUDY.evaluate(wc.model, wc.method, int(wc.rep)))
 
 
 def artifacts():
-    return expand(layout.ARTIFACT, model=STUDY.models, method=STUDY.methods)
+    return [str(run.artifact) for run in STUDY.quantize_runs()]
 
 
-def eval_records(pattern=layout.EVAL_RECORD):
-    return expand(pattern, model=STUDY.models, method=STUDY.methods, task=STUDY.tasks,
-                  rep=range(1, STUDY.repetitions["evaluate"] + 1))
+def eval_records():
+    return [str(t.record_file) for run in STUDY.evaluate_runs() for t in run.tasks]
+
+
+def eval_item_logs():
+    return [str(t.items_file) for run in STUDY.evaluate_runs() for t in run.tasks]
 
 
 def bench_records():
-    return expand(layout.BENCH_RECORD, model=STUDY.models, method=STUDY.methods, batch=STUDY.benchmark["batch_sizes"],
-                  rep=range(1, STUDY.repetitions["benchmark"] + 1))
+    return [str(b.record_file) for run in STUDY.benchmark_runs() for b in run.batches]
 
 
 def figure_files():

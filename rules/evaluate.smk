@@ -1,11 +1,10 @@
 rule prepare_task:
     input:
-        artifact=layout.ARTIFACT.replace("{method}", BASELINE),  # prepared on the baseline, shared by every variant
+        artifact=lambda wc: str(STUDY.prepare(wc.model, wc.task).artifact),  # the baseline's: shared by every variant
     output:
         prepared=directory(layout.PREPARED),
     params:
-        task=lambda wc: STUDY.tasks[wc.task],
-        device=DEVICE,
+        run=prepare_run,
     threads: TORCH_THREADS
     resources:
         gpu=1,
@@ -24,13 +23,9 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        records=expand(layout.EVAL_RECORD, task=STUDY.tasks, allow_missing=True),
-        item_logs=expand(layout.EVAL_ITEMS, task=STUDY.tasks, allow_missing=True),
+        **STUDY.evaluate_outputs(),
     params:
-        tasks=STUDY.tasks,
-        baseline=BASELINE,
-        device=DEVICE,
-        country=COUNTRY,
+        run=evaluate_run,  # on_error is not in it: changing it reruns nothing measured
     threads: TORCH_THREADS
     resources:
         gpu=1,

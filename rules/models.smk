@@ -2,10 +2,9 @@ rule fetch_model:
     output:
         folder=directory(layout.MODEL),
     params:
-        source=lambda wc: STUDY.models[wc.model]["source"],
-        device=DEVICE,  # where a random: model's weights are drawn
+        run=fetch_run,
     resources:
-        gpu=lambda wc: int(sources.is_random(STUDY.models[wc.model]["source"])),  # drawn on the GPU; downloads need none
+        gpu=lambda wc: int(sources.is_random(STUDY.models[wc.model].source)),  # drawn on the GPU; downloads need none
     conda:
         "../envs/quantbench.yaml"
     log:

@@ -4,9 +4,7 @@ rule quantize:
     output:
         artifact=directory(layout.ARTIFACT),
     params:
-        method=method_params,
-        device=DEVICE,
-        country=COUNTRY,
+        run=quantize_run,
     threads: TORCH_THREADS
     resources:
         gpu=1,

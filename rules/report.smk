@@ -4,6 +4,7 @@ rule report:
         stats=layout.STATS_CSV,
         pngs=expand(layout.FIGURE, name=FIGURES, ext="png"),
         models=expand(layout.MODEL, model=STUDY.models),
+        stats_script=os.path.join(R_SCRIPTS, "stats.R"),  # what each of its tests does
     output:
         html=layout.REPORT,
     conda:

@@ -76,7 +76,7 @@ def tiny_runtime(tiny_model):
 @pytest.fixture(scope="session")
 def tiny_model_folder(tmp_path_factory, tiny_model) -> Path:
     """The tiny model fetched as the pipeline does (resources/models/{model} with manifest.json)."""
-    from quantbench.jobs import fetch_model
+    from run_jobs import fetch_model
 
     out = tmp_path_factory.mktemp("fetched") / "tiny"
     fetch_model(f"path:{tiny_model}", out)

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from quantbench import aggregate, records, runtable
+from quantbench.plan import RunId
 
 ENV = {"device": "cpu", "libraries": {"torch": "2.13.0"}}
 
@@ -40,7 +41,7 @@ def test_rows_per_run_with_flattened_metrics_and_items(tmp_path):
     items.write_text('{"run_id": "m/fp32/sent/1", "doc_id": 3, "doc_hash": "ab", "target": 1, "predicted": 1, '
                      '"correct": 1}\n')
     benched = write_record(tmp_path, "bench/m/fp32/bs1/1.json", bench_record("fp32", 42.0))
-    skipped = records.skipped({"model": "m", "method": "awq"}, "awq", "CUDA only")
+    skipped = records.skipped(RunId("quantize", "m", "awq"), "awq", "CUDA only")
     runs, item_table = aggregate.build(aggregate.rows([], [evaluated, benched], [skipped]),
                                        aggregate.item_rows([items]))
 

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from quantbench.benchmark import bandwidth_bound, latency_stats, memory_bandwidth_gbs, rates
+from quantbench.benchmark import latency_stats, rates
+from quantbench.measures.bandwidth import bandwidth_bound, memory_bandwidth_gbs
 from quantbench.energy import EnergyReading
 
 
@@ -51,10 +52,10 @@ def test_memory_bandwidth_is_measured():
 
 @pytest.fixture(scope="module")
 def fp32_artifact(tiny_model_folder, tmp_path_factory):
-    from quantbench import jobs
+    import run_jobs
 
     artifact = tmp_path_factory.mktemp("bench") / "fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
                   method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
     return artifact
 
@@ -70,7 +71,7 @@ def test_a_batchs_peak_memory_is_its_own(fp32_artifact):
     runtime, _ = artifacts.load(fp32_artifact, "cpu")
 
     def peak() -> float:
-        metrics, _ = benchmark.run(runtime, text_path("qb_perplexity").read_text(), batch_size=2, prompt_tokens=16,
+        metrics, _ = benchmark.timed_generation(runtime, text_path("qb_perplexity").read_text(), batch_size=2, prompt_tokens=16,
                                    new_tokens=4, warmup=0, iterations=2, meter=EnergyMeter("cpu"))
         return metrics["peak_rss_mb"]
 
@@ -82,12 +83,12 @@ def test_a_batchs_peak_memory_is_its_own(fp32_artifact):
 
 def test_a_benchmark_job_measures_idle_once_before_the_load_and_runs_batches_in_the_configs_order(fp32_artifact,
                                                                                                     tmp_path):
-    from quantbench import jobs
+    import run_jobs
 
     settings = {"prompt_tokens": 16, "new_tokens": 4, "warmup": 0, "iterations": 2, "idle_seconds": 0.3,
                 "cooldown_seconds": 0}
     outs = {2: tmp_path / "bs2.json", 1: tmp_path / "bs1.json"}
-    jobs.run_benchmark(fp32_artifact, outs, ids={"model": "tiny", "method": "fp32", "rep": 1}, settings=settings,
+    run_jobs.run_benchmark(fp32_artifact, outs, ids={"model": "tiny", "method": "fp32", "rep": 1}, settings=settings,
                        device="cpu", country="USA")
     records = {batch: json.loads(path.read_text()) for batch, path in outs.items()}
     assert records[2]["started"] < records[1]["started"]  # the config's order, not smallest first

@@ -26,12 +26,12 @@ def test_default_study_is_valid_and_filled_with_defaults():
     assert study.methods["bnb-nf4"].params == {"bits": 4, "quant_type": "nf4", "double_quant": False,
                                                 "compute_dtype": "float32"}
     assert study.methods["fp32"].bits == 32
-    assert study.tasks["sentiment"]["num_fewshot"] == 0
+    assert study.tasks["sentiment"].params["num_fewshot"] == 0
     assert study.baseline == "fp32"
 
 
 def test_the_beyond_studies_run_on_cpu_what_can_and_skip_float8_activations(monkeypatch):
-    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    monkeypatch.setattr(config, "gpu_count", lambda: 0)
     study = config.load(yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "beyond.yaml").read_text()))
     assert {"torchao-w8a8", "torchao-fp8"} <= set(study.methods)
     assert set(study.skipped) == {"torchao-fp8-w8a8"}
@@ -113,7 +113,7 @@ def test_on_unsupported_skip_records_the_reason(monkeypatch):
 
 def test_cpu_impossible_variant_is_skipped_under_device_auto_without_a_gpu(monkeypatch):
     # torchao int8 runs on CPU; its int4 needs CUDA kernels, which this machine has not
-    monkeypatch.setattr(config, "cuda_available", lambda: False)
+    monkeypatch.setattr(config, "gpu_count", lambda: 0)
     methods = {"ao-int8": {"backend": "torchao", "bits": 8}, "ao-int4": {"backend": "torchao", "bits": 4},
                "ao-w8a8-fp8": {"backend": "torchao", "bits": 8, "float8": True, "dynamic_activations": True}}
     study = config.load(with_change(lambda c: c["methods"].update(methods) or c.update(on_unsupported="skip")))
@@ -122,7 +122,7 @@ def test_cpu_impossible_variant_is_skipped_under_device_auto_without_a_gpu(monke
     assert "compute capability 8.9" in study.skipped["ao-w8a8-fp8"]
     with pytest.raises(ConfigError, match="methods.ao-int4.*needs CUDA"):
         config.load(with_change(lambda c: c["methods"].update(methods)))
-    monkeypatch.setattr(config, "cuda_available", lambda: True)
+    monkeypatch.setattr(config, "gpu_count", lambda: 1)
     assert {"ao-int4", "ao-w8a8-fp8"} <= set(config.load(with_change(lambda c: c["methods"].update(methods))).methods)
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 from conftest import filled, score
+import run_jobs
 
 from quantbench.tasks.data import BUILTIN_CHOICE_TASKS, data_file
 from quantbench.tasks.harness import write_task_yaml
@@ -103,20 +104,20 @@ def test_word_perplexity_equals_direct_rolling_loglikelihood(tiny_runtime):
 
 def test_mcnemar_refuses_to_pair_items_whose_content_changed(tiny_model_folder, tmp_path):
     """The mirror is edited between the baseline's and a variant's evaluation: same doc ids, other texts."""
-    from quantbench import aggregate, jobs, rbridge
+    from quantbench import aggregate, rbridge
 
     pytest.importorskip("rpy2")
     mirror = tmp_path / "test.parquet"
     texts = [f"tweet number {i} about the weather" for i in range(12)]
     pd.DataFrame({"text": texts, "label": [i % 3 for i in range(12)]}).to_parquet(mirror)
     artifact = tmp_path / "quantized/fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
                   method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
     task = filled({**TASK, "task": "qb_tweeteval_sentiment", "limit": None, "mirror": str(mirror)})
     records = []
     for method in ("fp32", "variant"):
         record = tmp_path / f"eval/{method}.json"
-        jobs.evaluate(artifact, record, record.with_suffix(".items.jsonl"), task=task, device="cpu", country="USA",
+        run_jobs.evaluate(artifact, record, record.with_suffix(".items.jsonl"), task=task, device="cpu", country="USA",
                       ids={"model": "tiny", "method": method, "task": "tweets", "rep": 1})
         records.append(record)
         texts[4] = "an edited tweet"  # the mirror changes after the baseline's evaluation
@@ -132,15 +133,15 @@ def test_mcnemar_refuses_to_pair_items_whose_content_changed(tiny_model_folder, 
 
 # An evaluate job in a fresh process, with the energy meter noting at each window's start whether lm-eval is
 # imported already: its import (seconds) is the process's cost, not the first task's.
-METERED = """
+METERED = run_jobs.ON_PATH + """
 import json, sys
 from pathlib import Path
-from quantbench import energy, jobs
+from quantbench import energy
 seen, measure = [], energy.EnergyMeter.measure
 energy.EnergyMeter.measure = lambda self: (seen.append("lm_eval" in sys.modules), measure(self))[1]
 artifact, out = Path(sys.argv[1]), Path(sys.argv[2])
 task = json.loads(sys.argv[3])
-jobs.evaluate(artifact, out / "r.json", out / "i.jsonl", ids={"model": "tiny", "method": "fp32", "task": "s", "rep": 1},
+run_jobs.evaluate(artifact, out / "r.json", out / "i.jsonl", ids={"model": "tiny", "method": "fp32", "task": "s", "rep": 1},
               task=task, device="cpu", country="USA")
 print(json.dumps(seen))
 """
@@ -150,11 +151,10 @@ def test_lm_eval_is_imported_before_the_first_task_is_metered(tiny_model_folder,
     import subprocess
     import sys
 
-    from quantbench import jobs
     from workflow_runner import CLEAN_ENV
 
     artifact = tmp_path / "fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
                   method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
     done = subprocess.run([sys.executable, "-c", METERED, str(artifact), str(tmp_path), json.dumps(filled(TASK))],
                           capture_output=True, text=True, env=CLEAN_ENV)

@@ -7,10 +7,12 @@ import textwrap
 
 import pytest
 
-from quantbench import aggregate, artifacts, jobs
+from quantbench import aggregate, artifacts
 from quantbench.errors import ArtifactFailed, DeviceUnavailable
 from quantbench.failures import explain
+from quantbench.measures import bandwidth
 from conftest import filled
+import run_jobs
 from workflow_runner import CLEAN_ENV
 
 FP32 = {"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}
@@ -22,13 +24,13 @@ SETTINGS = {"prompt_tokens": 16, "new_tokens": 4, "warmup": 0, "iterations": 2, 
 
 def test_cuda_requested_but_absent_stops_with_a_clear_error(tiny_model_folder, tmp_path):
     with pytest.raises(DeviceUnavailable, match="no GPU"):
-        jobs.quantize(tiny_model_folder, tmp_path / "a", model="tiny", method=FP32, device="cuda", country="USA")
+        run_jobs.quantize(tiny_model_folder, tmp_path / "a", model="tiny", method=FP32, device="cuda", country="USA")
     assert not (tmp_path / "a").exists()
 
 
 def test_skip_records_the_failure_and_downstream_jobs_say_why(tiny_model_folder, tmp_path):
     artifact = tmp_path / "results/quantized/tiny/fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cuda", country="USA",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cuda", country="USA",
                   on_error="skip")
     info = artifacts.read_info(artifact)
     assert info["status"] == "failed" and "torch sees no GPU" in info["error"]
@@ -36,7 +38,7 @@ def test_skip_records_the_failure_and_downstream_jobs_say_why(tiny_model_folder,
         artifacts.load(artifact, "cpu")
 
     record = tmp_path / "results/eval/tiny/fp32/ppl/1.json"
-    jobs.evaluate(artifact, record, record.with_suffix(".items.jsonl"),
+    run_jobs.evaluate(artifact, record, record.with_suffix(".items.jsonl"),
                   ids={"model": "tiny", "method": "fp32", "task": "ppl", "rep": 1}, task=TASK, device="cpu",
                   country="USA", on_error="skip")
     failed = json.loads(record.read_text())
@@ -50,19 +52,18 @@ def test_skip_records_the_failure_and_downstream_jobs_say_why(tiny_model_folder,
 def test_missing_backend_package_at_run_time(tiny_model_folder, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "optimum.quanto", None)  # import now fails as if uninstalled
     artifact = tmp_path / "q"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=QUANTO, device="cpu", country="USA",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", method=QUANTO, device="cpu", country="USA",
                   on_error="skip")
     assert "a package is missing" in artifacts.read_info(artifact)["error"]
 
 
-OOM_SCRIPT = textwrap.dedent("""
+OOM_SCRIPT = run_jobs.ON_PATH + textwrap.dedent("""
     import resource, sys
     from pathlib import Path
     import torch, transformers
-    from quantbench import jobs
     size = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
     resource.setrlimit(resource.RLIMIT_AS, (size + 24 * 2**20, resource.RLIM_INFINITY))
-    jobs.quantize(Path(sys.argv[1]), Path(sys.argv[2]), model="big", device="cpu", country="USA",
+    run_jobs.quantize(Path(sys.argv[1]), Path(sys.argv[2]), model="big", device="cpu", country="USA",
                   method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}}, on_error="skip")
 """)
 
@@ -71,7 +72,7 @@ def test_out_of_memory_is_named_and_recorded(tmp_path):
     """A model larger than the memory left: the job records 'out of memory', not a traceback wall."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from quantbench.jobs import fetch_model
+    from run_jobs import fetch_model
 
     big = tmp_path / "big"
     LlamaForCausalLM(LlamaConfig(vocab_size=512, hidden_size=512, intermediate_size=1024, num_hidden_layers=4,
@@ -99,16 +100,16 @@ def test_one_failing_task_of_an_evaluate_job(tiny_model_folder, tmp_path):
     """An evaluate job runs every task of a variant: with skip, a task that fails is a failed row and the
     others are scored; with error, the job stops."""
     artifact = tmp_path / "quantized/fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cpu", country="USA")
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cpu", country="USA")
     broken = {**TASK, "text": "qb_no_such_text"}
-    runs = [jobs.TaskRun(name, task, tmp_path / f"{name}.json", tmp_path / f"{name}.items.jsonl")
-            for name, task in (("broken", broken), ("ppl", TASK))]
     ids = {"model": "tiny", "method": "fp32", "rep": 1}
+    runs = [run_jobs.task_run(ids, name, task, tmp_path / f"{name}.json", tmp_path / f"{name}.items.jsonl")
+            for name, task in (("broken", broken), ("ppl", TASK))]
     with pytest.raises(Exception, match="qb_no_such_text"):
-        jobs.evaluate_tasks(artifact, runs, ids=ids, device="cpu", country="USA")
+        run_jobs.evaluate_tasks(artifact, runs, ids=ids, device="cpu", country="USA")
     assert not (tmp_path / "ppl.json").exists()
 
-    jobs.evaluate_tasks(artifact, runs, ids=ids, device="cpu", country="USA", on_error="skip")
+    run_jobs.evaluate_tasks(artifact, runs, ids=ids, device="cpu", country="USA", on_error="skip")
     failed, scored = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("broken", "ppl"))
     assert failed["status"] == "failed" and failed["run_id"] == "tiny/fp32/broken/1"
     assert failed["error"].startswith("evaluate tiny/fp32/broken/1 failed") and "qb_no_such_text" in failed["error"]
@@ -120,14 +121,14 @@ def test_a_failure_in_a_benchmark_jobs_shared_setup_is_a_failed_row_per_batch(ti
     """What every batch size shares (weight bytes, bandwidth, KV bytes, the prompt text) is measured before the
     batches: a failure there, under on_error: skip, is one failed row per batch size, not a killed job."""
     artifact = tmp_path / "fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cpu", country="USA")
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32, device="cpu", country="USA")
 
     def broken(device):
         raise RuntimeError("no memory bandwidth today")
 
-    monkeypatch.setattr(jobs.benchmark, "memory_bandwidth_gbs", broken)
+    monkeypatch.setattr(bandwidth, "memory_bandwidth_gbs", broken)
     outs = {1: tmp_path / "bs1.json", 2: tmp_path / "bs2.json"}
-    jobs.run_benchmark(artifact, outs, ids={"model": "tiny", "method": "fp32", "rep": 1}, settings=SETTINGS,
+    run_jobs.run_benchmark(artifact, outs, ids={"model": "tiny", "method": "fp32", "rep": 1}, settings=SETTINGS,
                        device="cpu", country="USA", on_error="skip")
     for out in outs.values():
         record = json.loads(out.read_text())

@@ -102,13 +102,15 @@ def test_report_captions_figures_and_shows_statistics_and_environment(two_models
     rbridge.stats(REPO / "analysis" / "stats.R", folder / "runs.csv", folder / "items.csv", "fp32",
                   folder / "stats.csv")
     pngs = [p for p in outputs if p.suffix == ".png"]
-    report.render(folder / "runs.csv", folder / "stats.csv", pngs, [], folder / "report.html", rbridge.versions())
+    descriptions = rbridge.test_descriptions(REPO / "analysis" / "stats.R")
+    report.render(folder / "runs.csv", folder / "stats.csv", pngs, [], folder / "report.html", rbridge.versions(),
+                  descriptions)
     html = (folder / "report.html").read_text()
     assert html.count("data:image/png;base64") == len(CAPTIONS)
     for caption in CAPTIONS.values():
         assert html_escape(caption) in html
     for test in ("kruskal_wallis", "dunn", "cliffs_delta", "shapiro_wilk", "spearman"):
-        assert f"<h3>{test}</h3>" in html
+        assert f"<h3>{test}</h3>" in html and html_escape(descriptions[test]) in html  # described by stats.R
     assert "2.13.0+cpu" in html and "effectsize" in html and "R version 4" in html
     # every table scrolls in its own box: a wide one (the quality table at 1400 px) is never cut at the page edge
     assert html.count("<table") == html.count("<div class=wide><table") > 5

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from quantbench import jobs
 from quantbench.methods import BACKENDS, with_defaults
+
+import run_jobs
 
 CALIBRATION = {"samples": 4, "sequence_length": 64}
 
@@ -29,7 +30,7 @@ def tiny_gemma3(tmp_path_factory, tiny_model) -> Path:
         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     Gemma3ForCausalLM(config).save_pretrained(folder)
     out = tmp_path_factory.mktemp("fetched") / "gemma3"
-    jobs.fetch_model(f"path:{folder}", out)
+    run_jobs.fetch_model(f"path:{folder}", out)
     return out
 
 
@@ -51,6 +52,6 @@ def test_calibration_runs_each_layer_with_its_own_rotary_embeddings(entry, tiny_
 
     monkeypatch.setattr(modeling_gemma3.Gemma3Attention, "forward", spy)
     backend = BACKENDS[entry["backend"]]
-    jobs.quantize(tiny_gemma3, tmp_path / "q", model="gemma3", device="cpu", country="USA",
+    run_jobs.quantize(tiny_gemma3, tmp_path / "q", model="gemma3", device="cpu", country="USA",
                   method={"name": backend.name, "backend": backend.name, "params": with_defaults(backend, entry)})
     assert seen == {"sliding_attention": {0.28}, "full_attention": {-0.01}}

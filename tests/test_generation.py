@@ -59,27 +59,28 @@ def test_an_evaluate_job_reloads_the_variant_after_a_task_loaded_the_baseline(ti
     task, and every task's scores equal those of a job that ran that task alone."""
     import json
 
-    from quantbench import jobs
+    import run_jobs
 
     baseline, variant = tmp_path / "quantized/fp32", tmp_path / "quantized/bf16"
     for artifact, dtype in ((baseline, "float32"), (variant, "bfloat16")):
-        jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+        run_jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
                       method={"name": artifact.name, "backend": "baseline", "params": {"dtype": dtype}})
     sentiment = filled({"type": "lm_eval", "task": "qb_sentiment", "limit": 10})
     tasks = {"gen": TASK, "gen-again": TASK, "sentiment": sentiment}
     ids = {"model": "tiny", "rep": 1}
 
     def runs(method, folder):
-        return [jobs.TaskRun(name, task, folder / f"{name}.json", folder / f"{name}.items.jsonl",
-                             baseline_items=tmp_path / "fp32" / f"{name}.items.jsonl" if method != "fp32" else None)
+        return [run_jobs.task_run({**ids, "method": method}, name, task, folder / f"{name}.json",
+                                  folder / f"{name}.items.jsonl",
+                                  baseline_items=tmp_path / "fp32" / f"{name}.items.jsonl" if method != "fp32" else None)
                 for name, task in tasks.items()]
 
-    jobs.evaluate_tasks(baseline, runs("fp32", tmp_path / "fp32"), ids={**ids, "method": "fp32"}, device="cpu",
+    run_jobs.evaluate_tasks(baseline, runs("fp32", tmp_path / "fp32"), ids={**ids, "method": "fp32"}, device="cpu",
                         country="USA")
-    jobs.evaluate_tasks(variant, runs("bf16", tmp_path / "together"), ids={**ids, "method": "bf16"}, device="cpu",
+    run_jobs.evaluate_tasks(variant, runs("bf16", tmp_path / "together"), ids={**ids, "method": "bf16"}, device="cpu",
                         country="USA", baseline_artifact=baseline)
     for run in runs("bf16", tmp_path / "alone"):
-        jobs.evaluate_tasks(variant, [run], ids={**ids, "method": "bf16"}, device="cpu", country="USA",
+        run_jobs.evaluate_tasks(variant, [run], ids={**ids, "method": "bf16"}, device="cpu", country="USA",
                             baseline_artifact=baseline)
 
     def scores(folder, name):

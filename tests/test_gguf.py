@@ -12,11 +12,12 @@ import pytest
 import torch
 
 from conftest import filled, score, torch_runtime
-from quantbench import artifacts, jobs
+from quantbench import artifacts
 from quantbench.methods import BACKENDS, kv_cache, with_defaults
 from quantbench.layout import QUANTIZATION_RECORD
 from quantbench.methods.gguf import MODEL_FILE
 from test_methods import INPUT_IDS, check_weight_bytes, reload_logits_in_fresh_process
+import run_jobs
 from workflow_runner import CLEAN_ENV
 
 pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by make setup")
@@ -61,7 +62,7 @@ def smol_tiny(tmp_path_factory) -> Path:
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
     LlamaForCausalLM(config).save_pretrained(folder)
     out = tmp_path_factory.mktemp("fetched") / "smol-tiny"
-    jobs.fetch_model(f"path:{folder}", out)
+    run_jobs.fetch_model(f"path:{folder}", out)
     return out
 
 
@@ -73,7 +74,7 @@ def hf_model(smol_tiny):
 def quantize(model_folder: Path, out: Path, kind: str, **params) -> Path:
     backend = BACKENDS["gguf"]
     entry = {"backend": "gguf", "type": kind, **params}
-    jobs.quantize(model_folder, out, model="tiny", device="cpu", country="USA",
+    run_jobs.quantize(model_folder, out, model="tiny", device="cpu", country="USA",
                   method={"name": f"gguf-{kind}", "backend": "gguf", "params": with_defaults(backend, entry)})
     return out
 
@@ -165,14 +166,14 @@ def test_generate_until_stops_at_the_stop_string(f32_artifact):
 def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
     ids = {"model": "tiny", "method": "gguf-F32", "task": "perplexity", "rep": 1}
     task = filled({"type": "perplexity", "text": "qb_perplexity", "context": 128, "stride": 64})
-    jobs.evaluate(f32_artifact, tmp_path / "eval.json", tmp_path / "items.jsonl", ids=ids, task=task,
+    run_jobs.evaluate(f32_artifact, tmp_path / "eval.json", tmp_path / "items.jsonl", ids=ids, task=task,
                   device="cpu", country="USA")
     record = json.loads((tmp_path / "eval.json").read_text())
     assert record["backend"] == "gguf" and record["metrics"]["perplexity_token"] > 1
 
     settings = {"prompt_tokens": 16, "new_tokens": 4, "warmup": 0, "iterations": 2, "idle_seconds": 0,
                 "cooldown_seconds": 0}
-    jobs.run_benchmark(f32_artifact, {2: tmp_path / "bench.json"}, ids={"model": "tiny", "method": "gguf-F32", "rep": 1},
+    run_jobs.run_benchmark(f32_artifact, {2: tmp_path / "bench.json"}, ids={"model": "tiny", "method": "gguf-F32", "rep": 1},
                        settings=settings, device="cpu", country="USA")
     metrics = json.loads((tmp_path / "bench.json").read_text())["metrics"]
     assert metrics["batch_mode"] == "parallel" and metrics["throughput_tokens_per_s"] > 0
@@ -180,10 +181,10 @@ def test_evaluate_and_benchmark_jobs_record_a_gguf_run(f32_artifact, tmp_path):
 
 # 32 prompts of 128 tokens: 4096 tokens, twice llama.cpp's n_batch. In one llama_decode they abort the process
 # (GGML_ASSERT, exit 134), so the check runs in a process of its own.
-LONG_BATCH = """
+LONG_BATCH = run_jobs.ON_PATH + """
 import json, sys, numpy as np, torch
 from pathlib import Path
-from quantbench import artifacts, benchmark, jobs
+from quantbench import artifacts, benchmark
 from quantbench.methods.gguf.runtime import BatchedDecoder
 from quantbench.tasks.data import text_path
 artifact, out = Path(sys.argv[1]), Path(sys.argv[2])
@@ -198,7 +199,7 @@ generated = runtime.generate(prompts, max_new_tokens=4, min_new_tokens=4)
 each = torch.cat([runtime.generate(row[None], max_new_tokens=4, min_new_tokens=4) for row in prompts])
 settings = {"prompt_tokens": 128, "new_tokens": 4, "warmup": 0, "iterations": 1, "idle_seconds": 0,
             "cooldown_seconds": 0}
-jobs.run_benchmark(artifact, {32: out / "bs32.json"}, ids={"model": "tiny", "method": "gguf", "rep": 1},
+run_jobs.run_benchmark(artifact, {32: out / "bs32.json"}, ids={"model": "tiny", "method": "gguf", "rep": 1},
                    settings=settings, device="cpu", country="USA")
 print(json.dumps({"pieces_vs_halves": float(np.abs(together - halves).max()),
                   "first_row_vs_alone": float(np.abs(together[0] - alone[0]).max() / np.abs(alone).max()),

@@ -11,13 +11,14 @@ from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from conftest import score
-from quantbench import artifacts, config, jobs
+from quantbench import artifacts, config
 from quantbench.checksums import sha256_file
 from quantbench.errors import CorruptArtifact, Unsupported
 from quantbench.layout import PREPARED_RECORD
 from quantbench.methods.runtime import Runtime
 from quantbench.tasks import heads
 from quantbench.tasks.data import data_file, sample_indices
+import run_jobs
 from workflow_runner import METHODS, planned_jobs, snakemake, write_study
 
 TASK = {"type": "classification_head", "data": "qb_sentiment", "train_items": 60, "eval_items": None, "seed": 42,
@@ -33,15 +34,15 @@ def results(tiny_model_folder, tmp_path_factory):
     """The baseline and bnb-int8 artifacts of the tiny model, and the head fitted on the baseline."""
     root = tmp_path_factory.mktemp("heads")
     for method in (FP32, BNB8):
-        jobs.quantize(tiny_model_folder, root / "quantized" / method["name"], model="tiny", method=method,
+        run_jobs.quantize(tiny_model_folder, root / "quantized" / method["name"], model="tiny", method=method,
                       device="cpu", country="USA")
-    jobs.prepare_task(root / "quantized/fp32", root / "head", ids=HEAD_IDS, task=TASK, device="cpu")
+    run_jobs.prepare_task(root / "quantized/fp32", root / "head", ids=HEAD_IDS, task=TASK, device="cpu")
     return root
 
 
 def evaluate(results, method, head, name="run"):
     record = results / "eval" / method / f"{name}.json"
-    jobs.evaluate(results / "quantized" / method, record, record.with_suffix(".items.jsonl"),
+    run_jobs.evaluate(results / "quantized" / method, record, record.with_suffix(".items.jsonl"),
                   ids={"model": "tiny", "method": method, "task": "head", "rep": 1}, task=TASK, device="cpu",
                   country="USA", prepared=head)
     items = [json.loads(line) for line in record.with_suffix(".items.jsonl").read_text().splitlines()]
@@ -61,7 +62,7 @@ def direct_predictions(model, tok, head, doc_ids) -> list[int]:
 
 
 def test_head_fits_deterministically_and_the_baseline_scores_as_a_direct_computation(results, tiny_model, tmp_path):
-    jobs.prepare_task(results / "quantized/fp32", tmp_path / "again", ids=HEAD_IDS, task=TASK, device="cpu")
+    run_jobs.prepare_task(results / "quantized/fp32", tmp_path / "again", ids=HEAD_IDS, task=TASK, device="cpu")
     assert (tmp_path / "again" / heads.HEAD_FILE).read_bytes() == (results / "head" / heads.HEAD_FILE).read_bytes()
 
     head_record = json.loads((results / "head" / PREPARED_RECORD).read_text())["details"]
@@ -115,12 +116,12 @@ def test_tweeteval_head_fits_the_train_split_and_scores_the_test_split_of_a_mirr
                       "label": [i % 3 for i in range(n)]}).to_parquet(tmp_path / f"{split}.parquet")
     task = {**TASK, "data": "qb_tweeteval_sentiment", "train_items": 24, "eval_items": 9,
             "mirror": {split: str(tmp_path / f"{split}.parquet") for split in ("train", "test")}}
-    jobs.prepare_task(results / "quantized/fp32", tmp_path / "head", ids=HEAD_IDS, task=task, device="cpu")
+    run_jobs.prepare_task(results / "quantized/fp32", tmp_path / "head", ids=HEAD_IDS, task=task, device="cpu")
     head_record = json.loads((tmp_path / "head" / PREPARED_RECORD).read_text())["details"]
     assert head_record["labels"] == ["negative", "neutral", "positive"] and head_record["train_split"] == "train"
     assert head_record["train_doc_ids"] == sample_indices(30, 24, 42)
     runtime, _ = artifacts.load(results / "quantized/fp32", "cpu")
-    scores = score(runtime, task, prepared=tmp_path / "head", prepared_details=jobs.read_prepared(tmp_path / "head")
+    scores = score(runtime, task, prepared=tmp_path / "head", prepared_details=run_jobs.read_prepared(tmp_path / "head")
                    ["details"])
     metrics, items = scores.metrics, scores.items
     assert [i["doc_id"] for i in items] == sample_indices(12, 9, 42)  # the lm_eval task's draw of `limit` items
@@ -133,7 +134,7 @@ def test_runtime_without_hidden_states_is_refused_with_the_reason(results, tiny_
         forward = generate = generate_batch = lm_eval = vocab_size = None
 
     runtime = NoHiddenStates(AutoTokenizer.from_pretrained(tiny_model), "cpu")
-    details = jobs.read_prepared(results / "head")["details"]
+    details = run_jobs.read_prepared(results / "head")["details"]
     with pytest.raises(Unsupported, match="NoHiddenStates does not expose the model's hidden states"):
         score(runtime, TASK, prepared=results / "head", prepared_details=details)
 
@@ -160,7 +161,7 @@ def test_bad_head_tasks_are_refused_before_any_job(tiny_model, tmp_path):
         with pytest.raises(config.ConfigError, match=message):
             config.load({**base, "tasks": {"bad": task}})
     good = config.load({**base, "tasks": {"ok": {"type": "classification_head", "data": "qb_sentiment"}}})
-    assert good.tasks["ok"] == {**TASK, "type": "classification_head"}
+    assert good.tasks["ok"].params == {**TASK, "type": "classification_head"}
 
 
 def test_workflow_fits_one_head_per_model_and_scores_every_method_with_it(tiny_model, tmp_path):

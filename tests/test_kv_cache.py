@@ -8,10 +8,11 @@ import pytest
 import torch
 from transformers import GPT2Config, LlamaConfig
 
-from quantbench import config, jobs
+from quantbench import config
 from quantbench.errors import ConfigError
 from quantbench.methods import BACKENDS, kv_cache, with_defaults
 from test_config import DEFAULT
+import run_jobs
 from workflow_runner import CLEAN_ENV
 
 PROMPT, NEW = 96, 12
@@ -43,7 +44,7 @@ def reload_and_generate(artifact, text, tmp_path) -> tuple[list[str], torch.Tens
 @pytest.fixture(scope="module")
 def plain(tiny_model_folder, tmp_path_factory):
     artifact = tmp_path_factory.mktemp("kv") / "fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
                   method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}})
     return artifact
 
@@ -55,7 +56,7 @@ def test_quantized_kv_cache_survives_a_reload(backend, layer, tiny_model_folder,
     entry = {"backend": "baseline", "dtype": "float32", "kv_cache": {"backend": backend, "bits": 2,
                                                                       "residual_length": 4}}
     artifact = tmp_path / "fp32-kv2"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", device="cpu", country="USA",
                   method={"name": "fp32-kv2", "backend": "baseline",
                           "params": with_defaults(BACKENDS["baseline"], entry)})
     text = text_path("qb_perplexity")

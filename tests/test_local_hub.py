@@ -16,7 +16,7 @@ from conftest import filled
 from local_hub import MODELS
 from workflow_runner import CLEAN_ENV
 
-from quantbench.jobs import fetch_model
+from run_jobs import fetch_model
 from quantbench.sources import RANDOM_CONFIGS
 
 LM_EVAL_TASKS = {  # lm-eval 0.4.13 task -> the dataset repo it reads

@@ -14,9 +14,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from quantbench import artifacts, jobs
+from quantbench import artifacts
 from quantbench.errors import ConfigError, CorruptArtifact, DeviceUnavailable, Unsupported
 from quantbench.methods import BACKENDS, with_defaults
+import run_jobs
 from workflow_runner import CLEAN_ENV
 
 # method -> (backend params, dtype that must appear among stored weights, relative logit error band).
@@ -148,7 +149,7 @@ def tiny_model_64_wide(tmp_path_factory):
     from conftest import build_tiny_model
 
     out = tmp_path_factory.mktemp("fetched") / "tiny64"
-    jobs.fetch_model(f"path:{build_tiny_model(tmp_path_factory.mktemp('tiny64') / 'model', kv_heads=4)}", out)
+    run_jobs.fetch_model(f"path:{build_tiny_model(tmp_path_factory.mktemp('tiny64') / 'model', kv_heads=4)}", out)
     return out
 
 
@@ -161,7 +162,7 @@ def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder,
     artifact, workdir = tmp_path / method, tmp_path / "workdir"
     workdir.mkdir()
     with contextlib.chdir(workdir):  # as under Snakemake, where the working directory is the repository
-        jobs.quantize(model_folder, artifact, model="tiny",
+        run_jobs.quantize(model_folder, artifact, model="tiny",
                       method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
                       device=device, country="USA")
     assert not list(workdir.iterdir()), f"{method} wrote into the working directory"
@@ -210,7 +211,7 @@ def test_w8a8_reloads_with_its_activations_quantized(tiny_model_folder, tmp_path
     errors = {}
     for method in ("torchao-w8a8", "torchao-int8"):
         entry = CPU_METHODS[method][0]
-        jobs.quantize(tiny_model_folder, tmp_path / method, model="tiny", device="cpu", country="USA",
+        run_jobs.quantize(tiny_model_folder, tmp_path / method, model="tiny", device="cpu", country="USA",
                       method={"name": method, "backend": "torchao",
                               "params": with_defaults(BACKENDS["torchao"], entry)})
         done = subprocess.run([sys.executable, "-c", ACTIVATIONS, str(tmp_path / method)], check=True,
@@ -229,7 +230,7 @@ def test_awq_quantize_save_reload(tiny_model_64_wide, tmp_path):
 def test_awq_refuses_layers_its_clip_search_cannot_split(tiny_model_folder, tmp_path):
     entry = {"backend": "awq", "group_size": 32, "calibration": TINY_CALIBRATION}
     with pytest.raises(ConfigError, match=r"multiple of 64; this model has \[32\]"):
-        jobs.quantize(tiny_model_folder, tmp_path / "awq", model="tiny",
+        run_jobs.quantize(tiny_model_folder, tmp_path / "awq", model="tiny",
                       method={"name": "awq", "backend": "awq", "params": with_defaults(BACKENDS["awq"], entry)},
                       device="cpu", country="USA")
 
@@ -239,7 +240,7 @@ def tiny_gpt2(tmp_path: Path) -> Path:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=128, n_head=2, vocab_size=256)).save_pretrained(tmp_path / "raw")
-    jobs.fetch_model(f"path:{tmp_path / 'raw'}", tmp_path / "gpt2")
+    run_jobs.fetch_model(f"path:{tmp_path / 'raw'}", tmp_path / "gpt2")
     return tmp_path / "gpt2"
 
 
@@ -248,7 +249,7 @@ def test_awq_refuses_gpt2_whose_conv1d_layers_break_its_scale_search(tmp_path):
     source = tiny_gpt2(tmp_path)
     entry = {"backend": "awq", "group_size": 64, "calibration": TINY_CALIBRATION}
     with pytest.raises(Unsupported, match="cannot quantize gpt2: its Conv1D projections"):
-        jobs.quantize(source, tmp_path / "awq", model="gpt2",
+        run_jobs.quantize(source, tmp_path / "awq", model="gpt2",
                       method={"name": "awq", "backend": "awq", "params": with_defaults(BACKENDS["awq"], entry)},
                       device="cpu", country="USA")
     assert not (tmp_path / "awq").exists()
@@ -258,7 +259,7 @@ def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(
     # the tiny model's layers are 64 and 128 wide, as SmolLM2's 576 is not a multiple of 128
     entry = {"backend": "gptq", "bits": 4, "group_size": 256}
     with pytest.raises(ConfigError, match=r"group_size 256 does not divide .*\[64, 128\].*use 32 or 64"):
-        jobs.quantize(tiny_model_folder, tmp_path / "g256", model="tiny",
+        run_jobs.quantize(tiny_model_folder, tmp_path / "g256", model="tiny",
                       method={"name": "g256", "backend": "gptq", "params": with_defaults(BACKENDS["gptq"], entry)},
                       device="cpu", country="USA")
     assert not (tmp_path / "g256").exists()
@@ -267,7 +268,7 @@ def test_group_size_that_does_not_divide_the_model_is_refused_before_quantizing(
 def test_method_impossible_on_the_device_is_refused_before_loading_the_model(tiny_model_folder, tmp_path):
     entry = {"backend": "torchao", "bits": 4}
     with pytest.raises(DeviceUnavailable, match="torchao int4 needs CUDA"):
-        jobs.quantize(tiny_model_folder, tmp_path / "ao4", model="tiny",
+        run_jobs.quantize(tiny_model_folder, tmp_path / "ao4", model="tiny",
                       method={"name": "ao4", "backend": "torchao", "params": with_defaults(BACKENDS["torchao"], entry)},
                       device="cpu", country="USA")
     assert not (tmp_path / "ao4").exists()
@@ -275,7 +276,7 @@ def test_method_impossible_on_the_device_is_refused_before_loading_the_model(tin
 
 def test_corrupt_artifact_is_refused(tiny_model_folder, tmp_path):
     artifact = tmp_path / "fp32"
-    jobs.quantize(tiny_model_folder, artifact, model="tiny",
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny",
                   method={"name": "fp32", "backend": "baseline", "params": {"dtype": "float32"}},
                   device="cpu", country="USA")
     weights = artifact / "model.safetensors"
@@ -289,7 +290,7 @@ def test_sizes_on_disk_follow_bit_width(tiny_model_folder, tmp_path):
     for method in ("fp32", "bnb-int8", "bnb-nf4"):
         entry = CPU_METHODS[method][0]
         backend = BACKENDS[entry["backend"]]
-        jobs.quantize(tiny_model_folder, tmp_path / method, model="tiny",
+        run_jobs.quantize(tiny_model_folder, tmp_path / method, model="tiny",
                       method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)},
                       device="cpu", country="USA")
         sizes[method] = json.loads((tmp_path / method / "quantization.json").read_text())["size_bytes"]
@@ -326,9 +327,9 @@ def test_quanto_int8_runs_bf16_activations_on_weights_read_from_unaligned_file_o
     bf16.save_pretrained(tmp_path / "raw")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (tmp_path / "raw" / name).write_bytes((tiny_model / name).read_bytes())
-    jobs.fetch_model(f"path:{tmp_path / 'raw'}", tmp_path / "bf16")
+    run_jobs.fetch_model(f"path:{tmp_path / 'raw'}", tmp_path / "bf16")
     entry = CPU_METHODS["quanto-int8"][0]
-    jobs.quantize(tmp_path / "bf16", tmp_path / "q8", model="tiny", device="cpu", country="USA",
+    run_jobs.quantize(tmp_path / "bf16", tmp_path / "q8", model="tiny", device="cpu", country="USA",
                   method={"name": "q8", "backend": "quanto", "params": with_defaults(BACKENDS["quanto"], entry)})
     assert any(offset % 64 for offset in file_offsets(tmp_path / "q8" / "model.safetensors", "weight._data"))
     done = subprocess.run([sys.executable, "-c", QUANTO_BF16, str(tmp_path / "q8"), str(tmp_path / "logits.pt")],
@@ -348,6 +349,6 @@ def test_quanto_refuses_gpt2_whose_projections_are_not_linear_layers(tmp_path):
     entry = CPU_METHODS["quanto-int8"][0]
     with pytest.raises(Unsupported, match=r"optimum-quanto quantizes torch.nn.Linear layers; this model has none "
                                           r"outside \['lm_head'\]"):
-        jobs.quantize(tmp_path / "gpt2", tmp_path / "q8", model="gpt2", device="cpu", country="USA",
+        run_jobs.quantize(tmp_path / "gpt2", tmp_path / "q8", model="gpt2", device="cpu", country="USA",
                       method={"name": "q8", "backend": "quanto", "params": with_defaults(BACKENDS["quanto"], entry)})
     assert not (tmp_path / "q8").exists()

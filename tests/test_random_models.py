@@ -7,8 +7,9 @@ import pytest
 import torch
 import yaml
 
-from quantbench import config, jobs, sources
+from quantbench import config, sources
 from quantbench.errors import ConfigError
+import run_jobs
 from workflow_runner import METHODS, planned_jobs
 
 # Parameter counts published for these models (model cards; GPT-2: 124M as counted by transformers)
@@ -50,7 +51,7 @@ def random_model(tmp_path_factory):
     spec = tmp_path_factory.mktemp("arch") / "config.json"
     spec.write_text(json.dumps(TINY))
     folder = tmp_path_factory.mktemp("fetched") / "random"
-    jobs.fetch_model(f"random:{spec}", folder, "cpu")
+    run_jobs.fetch_model(f"random:{spec}", folder, "cpu")
     return folder
 
 
@@ -59,7 +60,7 @@ def test_random_weights_are_seeded_and_have_no_tokenizer(random_model, tmp_path)
     assert manifest["weights"] == "random" and manifest["seed"] == 0
     assert not (random_model / "tokenizer_config.json").exists()
     again = tmp_path / "again"
-    jobs.fetch_model(manifest["source"], again, "cpu")
+    run_jobs.fetch_model(manifest["source"], again, "cpu")
     assert json.loads((again / "manifest.json").read_text())["files"] == manifest["files"]  # same draw, byte for byte
 
 
@@ -71,11 +72,11 @@ def test_quantize_and_benchmark_a_random_model(random_model, tmp_path, method):
                       "calibration": {"samples": 4, "sequence_length": 32}}}.get(method, METHODS.get(method))
     backend = BACKENDS[entry["backend"]]
     artifact = tmp_path / method
-    jobs.quantize(random_model, artifact, model="m", device="cpu", country="USA",
+    run_jobs.quantize(random_model, artifact, model="m", device="cpu", country="USA",
                   method={"name": method, "backend": backend.name, "params": with_defaults(backend, entry)})
     settings = {"prompt_tokens": 8, "new_tokens": 3, "warmup": 0, "iterations": 2, "idle_seconds": 0,
                 "cooldown_seconds": 0}
-    jobs.run_benchmark(artifact, {2: tmp_path / "bench.json"}, ids={"model": "m", "method": method, "rep": 1},
+    run_jobs.run_benchmark(artifact, {2: tmp_path / "bench.json"}, ids={"model": "m", "method": method, "rep": 1},
                        settings=settings, device="cpu", country="USA")
     record = json.loads((tmp_path / "bench.json").read_text())
     assert record["status"] == "ok" and record["weights"] == "random"

@@ -11,7 +11,7 @@ import pytest
 from quantbench import sources
 from quantbench.checksums import sha256_file
 from quantbench.errors import DataError
-from quantbench.jobs import fetch_model
+from run_jobs import fetch_model
 
 
 def test_parse_sources():

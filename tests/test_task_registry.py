@@ -18,7 +18,7 @@ NEXT_TOKEN = '''
 
 import torch
 
-from .base import Inputs, Scores, TaskType
+from .base import ACCURACY, N_ITEMS, Inputs, Scores, TaskType
 from .data import file_problem, text_path
 
 
@@ -26,7 +26,7 @@ class NextToken(TaskType):
     name = "next_token"
     schema = {"text": {"type": "string"}, "tokens": {"type": "integer", "minimum": 2, "default": 64}}
     required = ("text",)
-    columns = ("accuracy", "n_items")
+    columns = (ACCURACY[0], N_ITEMS)
 
     def problem(self, task):
         return file_problem(text_path, task["text"])
@@ -64,23 +64,29 @@ def changed_files(before: Path, after: Path) -> list[str]:
     return sorted(walk(filecmp.dircmp(before, after, ignore=["__pycache__"])))
 
 
-def test_a_new_task_type_runs_through_the_dag(tiny_model, tmp_path):
+def run_with_a_changed_package(tmp_path, change, config: dict) -> tuple[Path, list[str]]:
+    """The tiny study `config` run with a copy of the package that `change` edited: its folder and the files
+    the edit touched."""
     package = tmp_path / "src" / "quantbench"
     shutil.copytree(SRC / "quantbench", package, ignore=shutil.ignore_patterns("__pycache__"))
-    add_task_type(package)
-    assert changed_files(SRC / "quantbench", package) == ["tasks/__init__.py", "tasks/next_token.py"]
-
+    change(package)
     workdir = tmp_path / "study"
     workdir.mkdir()
+    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(workdir, env={"PYTHONPATH": str(package.parent)})
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return workdir, changed_files(SRC / "quantbench", package)
+
+
+def test_a_new_task_type_runs_through_the_dag(tiny_model, tmp_path):
     config = {"models": {"tiny": {"source": f"path:{tiny_model}"}},
               "methods": {"fp32": METHODS["fp32"], "bnb-int8": METHODS["bnb-int8"]},
               "tasks": {"next": {"type": "next_token", "text": "qb_perplexity"}},
               "benchmark": {"batch_sizes": [1], "prompt_tokens": 8, "new_tokens": 2, "warmup": 0, "iterations": 1,
                             "idle_seconds": 0, "cooldown_seconds": 0},
               "repetitions": {"evaluate": 1, "benchmark": 1}}
-    (workdir / "study.yaml").write_text(yaml.safe_dump(config))
-    run = snakemake(workdir, env={"PYTHONPATH": str(package.parent)})
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    workdir, changed = run_with_a_changed_package(tmp_path, add_task_type, config)
+    assert changed == ["tasks/__init__.py", "tasks/next_token.py"]
 
     runs = pd.read_csv(workdir / "results/tables/runs.csv").set_index("run_id")
     row = runs.loc["tiny/fp32/next/1"]

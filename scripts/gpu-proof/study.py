@@ -12,7 +12,6 @@ import sys
 import yaml
 
 from quantbench import config as study_config
-from quantbench import layout
 
 CALIBRATION = {"samples": 32, "sequence_length": 256}  # random token ids: the cost is what is measured
 METHODS = {
@@ -57,10 +56,7 @@ def config(device: str, model: str) -> dict:
 
 def targets(raw: dict) -> list[str]:
     """The benchmark records of the methods that can run here (not those skipped)."""
-    study = study_config.load(raw)
-    return [layout.BENCH_RECORD.format(model=model, method=method, batch=batch, rep=rep)
-            for model in study.models for method in study.methods for batch in study.benchmark["batch_sizes"]
-            for rep in range(1, study.repetitions["benchmark"] + 1)]
+    return [str(batch.record_file) for run in study_config.load(raw).benchmark_runs() for batch in run.batches]
 
 
 def main(argv: list[str]) -> None:

@@ -12,22 +12,27 @@ from . import records
 from .checksums import folder_bytes, folder_checksums, verify
 from .energy import EnergyMeter
 from .environment import now
-from .errors import ArtifactFailed, DeviceUnavailable
+from .errors import ArtifactFailed, DeviceUnavailable, Unsupported
 from .layout import QUANTIZATION_RECORD
 from .methods import get_backend
+from .plan import Method, RunId
 
 log = logging.getLogger(__name__)
 
 
-def quantize(source: Path, out: Path, *, ids: dict[str, str], backend: str, params: dict[str, Any], device: str,
-             country_iso_code: str) -> dict:
-    """Quantize the model folder `source` into the empty folder `out`; return the record written there."""
-    impl = get_backend(backend)
+def quantize(source: Path, out: Path, *, run_id: RunId, method: Method, device: str, country_iso_code: str) -> dict:
+    """Quantize the model folder `source` into the empty folder `out`; return the record written there.
+    Whether the method can run is judged here too, in the job's own environment and on its device."""
+    impl, params = get_backend(method.backend), method.params
+    missing = impl.missing_packages()
+    if missing:
+        raise Unsupported(f"{method.name}: backend {method.backend!r} needs packages this job's environment lacks: "
+                          f"{', '.join(missing)}")
     problem = impl.device_problem(params, device)
     if problem:
-        raise DeviceUnavailable(f"{ids['method']}: {problem}")
+        raise DeviceUnavailable(f"{method.name}: {problem}")
     manifest = json.loads((source / "manifest.json").read_text())
-    impl.prepare(params)
+    impl.install(params)
     meter = EnergyMeter(device, country_iso_code)
     started = now()
     t0 = time.perf_counter()
@@ -40,9 +45,9 @@ def quantize(source: Path, out: Path, *, ids: dict[str, str], backend: str, para
     if companions:
         details["companion_bytes"] = {name: (out / name).stat().st_size for name in companions}
     record = records.ok(
-        "quantize", ids, device=device, packages=impl.packages,
+        run_id, device=device, packages=impl.packages,
         metrics={"size_bytes": size, "quantize_time_s": wall_time}, energy=box.reading.as_dict(),
-        details=details, backend=backend, bits=impl.bits(params),
+        details=details, backend=method.backend, bits=method.bits,
         weights=manifest.get("weights", "pretrained"), params=params,
         started=started, source=manifest["source"], input_checksums=manifest["files"], files=files,
         size_bytes=size,
@@ -52,9 +57,9 @@ def quantize(source: Path, out: Path, *, ids: dict[str, str], backend: str, para
     return record
 
 
-def write_failure(out: Path, *, ids: dict[str, str], backend: str, error: str) -> None:
+def write_failure(out: Path, *, run_id: RunId, backend: str, error: str) -> None:
     """Mark `out` as a failed quantization (on_error: skip), so downstream jobs record why, not retry."""
-    records.write(out / QUANTIZATION_RECORD, records.failed("quantize", ids, error, backend=backend))
+    records.write(out / QUANTIZATION_RECORD, records.failed(run_id, error, backend=backend))
 
 
 def read_info(artifact: Path) -> dict:

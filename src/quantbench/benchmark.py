@@ -1,17 +1,58 @@
-"""Speed, memory and energy of generation at one batch size, with warm-up and repeated timing, and the
-memory-bandwidth bound each decode rate is held against."""
+"""Speed, memory and energy of generation at one batch size, with warm-up and repeated timing: the timed
+generation every benchmark row holds (quantbench.measures add the rest), and the columns it fills."""
 
 from __future__ import annotations
 
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from . import memory
+from .columns import B, Column
 from .energy import EnergyMeter, EnergyReading
 from .errors import DataError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def _latency(phase: str, what: str, median_heading: str = "") -> list[Column]:
+    stats = {"mean": "mean", "stdev": "standard deviation", "p50": "median", "p90": "90th percentile",
+             "p95": "95th percentile", "p99": "99th percentile"}
+    return [Column(f"{phase}_{k}_s", "float", "s", (B,), "speed", f"{v} of {what} over the timed iterations",
+                   tested=(B,) if (phase, k) == ("latency", "mean") else (),
+                   report=median_heading if k == "p50" else "")
+            for k, v in stats.items()]
+
+
+COLUMNS: tuple[Column, ...] = (
+    *_latency("prefill", "one forward pass over the prompts"),
+    *_latency("latency", "one generate call (prompt and all new tokens)", "latency p50 s"),
+    *_latency("decode", "a generate call minus the median prefill"),
+    Column("throughput_tokens_per_s", "float", "token/s", (B,), "speed", "generated tokens per second over the "
+           "timed generate calls", tested=(B,), report="tokens/s"),
+    Column("throughput_samples_per_s", "float", "sample/s", (B,), "speed", "sequences completed per second"),
+    Column("decode_tokens_per_s", "float", "token/s", (B,), "speed", "tokens after the first per second of "
+           "decoding", report="decode tokens/s"),
+    Column("batch_mode", "str", "", (B,), "speed", "parallel: a batch in one forward pass; sequential: row after "
+           "row", report="batch"),
+    Column("prompt_tokens", "int", "token", (B,), "speed", "prompt length per sequence"),
+    Column("new_tokens", "int", "token", (B,), "speed", "tokens generated per sequence"),
+    Column("warmup", "int", "", (B,), "speed", "untimed iterations before timing"),
+    Column("iterations", "int", "", (B,), "speed", "timed iterations: prefill and generate calls each (a percentile "
+           "needs 10 for p90, 20 for p95, 100 for p99, and is left empty below that)"),
+    Column("peak_rss_mb", "float", "MiB", (B,), "memory", "peak resident memory of the process during the batch's "
+           "timed calls (the peak is reset before them, so it is the batch's own; libraries and Python included; "
+           "empty where the peak cannot be reset: not Linux)", report="peak RSS MiB"),
+    Column("peak_gpu_allocated_mb", "float", "MiB", (B,), "memory", "peak GPU memory allocated by torch"),
+    Column("peak_gpu_reserved_mb", "float", "MiB", (B,), "memory", "peak GPU memory reserved by torch's allocator"),
+    Column("energy_per_token_j", "float", "J/token", (B,), "energy", "energy_j per generated token", tested=(B,),
+           report="J/token"),
+    Column("net_energy_per_token_j", "float", "J/token", (B,), "energy", "net_energy_j per generated token"),
+    Column("energy_per_sample_j", "float", "J/sample", (B,), "energy", "energy_j per generated sequence"),
+)
 
 # A percentile is reported only from at least this many timings; below that it would be an interpolation
 # between the few there are, not an estimate of the tail.
@@ -51,39 +92,14 @@ def rates(*, batch_size: int, new_tokens: int, prefill_s: list[float], generate_
     }
 
 
-def bandwidth_bound(*, batch_size: int, weight_bytes: int, bandwidth_gbs: float,
-                    decode_tokens_per_s: float | None) -> dict[str, float | None]:
-    """The decode rate memory bandwidth allows: every decode step reads all weights once for the whole
-    batch, so at most batch_size x bandwidth / weight bytes tokens per second; and the share achieved."""
-    bound = batch_size * bandwidth_gbs * 1e9 / weight_bytes
-    return {"weight_bytes_per_step": weight_bytes, "memory_bandwidth_gbs": bandwidth_gbs,
-            "bandwidth_bound_tokens_per_s": bound,
-            "bandwidth_fraction": decode_tokens_per_s / bound if decode_tokens_per_s else None}
-
-
-def memory_bandwidth_gbs(device: str, mib: int = 256, repeats: int = 5) -> float:
-    """Bytes a copy of a `mib` MiB tensor reads and writes per second (the STREAM copy convention), best of
-    `repeats`, with torch's threads on the CPU or the GPU's copy engine."""
-    src = torch.ones(mib * 2**20 // 4, dtype=torch.float32, device=device)
-    dst = torch.empty_like(src)
-    best = float("inf")
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        dst.copy_(src)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2 * src.numel() * src.element_size() / best / 1e9
-
-
 RANDOM_PROMPT_SEED = 0
 
 
 def prompt_batch(runtime, text: str, prompt_tokens: int, batch_size: int) -> torch.Tensor:
     """Equal-length real-text prompts (no padding), each from a different offset of `text`; seeded random
     token ids for a model without a tokenizer (random: weights), whose speed does not depend on the ids."""
+    import torch
+
     if runtime.tokenizer is None:
         generator = torch.Generator().manual_seed(RANDOM_PROMPT_SEED)
         return torch.randint(runtime.vocab_size, (batch_size, prompt_tokens), generator=generator)
@@ -102,7 +118,7 @@ def _timed(fn, runtime) -> float:
     return time.perf_counter() - t0
 
 
-def run(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: int, warmup: int, iterations: int,
+def timed_generation(runtime, text: str, *, batch_size: int, prompt_tokens: int, new_tokens: int, warmup: int, iterations: int,
         meter: EnergyMeter) -> tuple[dict, dict]:
     """Time prefill (the prompts through the model, logits of the last position) and full greedy generation
     of `new_tokens`. Returns the run-table values and the energy reading of the timed generate calls (net of

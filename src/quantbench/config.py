@@ -7,7 +7,6 @@ fails in a second instead of an hour into the study.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -15,60 +14,16 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import records, sources
-from .defaults import fill_defaults
-from .devices import cuda_available
+from . import sources
+from .defaults import fill_defaults, schema
+from .devices import gpu_count
 from .errors import ConfigError
 from .methods import BACKENDS, with_defaults
+from .plan import BenchmarkSettings, Method, Model, Settings, Study, Task
 from .tasks import TASK_TYPES
+from .tasks.data import file_problem, text_path
 
-__all__ = ["ConfigError", "Method", "Study", "check_file", "load", "setting"]
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    backend: str
-    params: dict[str, Any]
-    bits: int
-
-
-@dataclass
-class Study:
-    """A validated study: what Snakemake expands into jobs."""
-
-    settings: dict[str, Any]
-    models: dict[str, dict[str, Any]]
-    methods: dict[str, Method]
-    tasks: dict[str, dict[str, Any]]
-    skipped: dict[str, str] = field(default_factory=dict)  # method -> why it cannot run here
-    backends: dict[str, str] = field(default_factory=dict)  # method -> backend, skipped methods included
-
-    @property
-    def benchmark(self) -> dict[str, Any]:
-        return self.settings["benchmark"]
-
-    @property
-    def repetitions(self) -> dict[str, int]:
-        return self.settings["repetitions"]
-
-    @property
-    def baseline(self) -> str:
-        return self.settings["baseline"]
-
-    def skipped_records(self) -> list[dict[str, Any]]:
-        """A quantize record per model and skipped method, saying why it cannot run here."""
-        return [records.skipped({"model": model, "method": method}, self.backends[method], why)
-                for model in self.models for method, why in self.skipped.items()]
-
-
-def schema() -> dict[str, Any]:
-    return json.loads(resources.files(__package__).joinpath("config.schema.json").read_text())
-
-
-def setting(raw: dict[str, Any], name: str) -> Any:
-    """A top-level setting of a (validated) config, or its schema default when not given."""
-    return raw.get(name, schema()["properties"][name].get("default"))
+__all__ = ["ConfigError", "Method", "Study", "check_file", "load"]
 
 
 def _key(path) -> str:
@@ -115,8 +70,9 @@ def known_countries() -> set[str]:
         return set()
 
 
-def load(raw: dict[str, Any]) -> Study:
-    """Validate `raw` (the parsed YAML) and return the study; raise ConfigError naming the key."""
+def load(raw: dict[str, Any], packages_here: bool = True) -> Study:
+    """Validate `raw` (the parsed YAML) and return the study; raise ConfigError naming the key.
+    `packages_here`: the jobs run in this environment (False: each backend's jobs run in their own)."""
     schema_ = schema()
     _check(raw, schema_)
     settings = _settings(raw, schema_["properties"])
@@ -125,10 +81,22 @@ def load(raw: dict[str, Any]) -> Study:
         problem = sources.problem(model["source"]) or _random_problem(model["source"], raw)
         if problem:
             raise ConfigError(f"config key 'models.{name}.source': {problem}")
-    methods, skipped = _methods(raw["methods"], settings)
+    if problem := file_problem(text_path, settings["benchmark"]["text"]):
+        raise ConfigError(f"config key 'benchmark.text': {problem}")
+    methods, skipped, unverified = _methods(raw["methods"], settings, packages_here)
     _check_baseline(settings, methods, skipped)
     backends = {name: entry["backend"] for name, entry in raw["methods"].items()}
-    return Study(settings, raw["models"], methods, _tasks(raw.get("tasks", {})), skipped, backends)
+    models = {name: Model(name, entry["source"]) for name, entry in raw["models"].items()}
+    return Study(_typed_settings(settings), models, methods, _tasks(raw.get("tasks", {})), skipped, backends,
+                 unverified)
+
+
+def _typed_settings(settings: dict[str, Any]) -> Settings:
+    bench = settings["benchmark"]
+    return Settings(settings["device"], settings["on_error"], settings["on_unsupported"], settings["baseline"],
+                    settings.get("threads"), settings["energy"]["country_iso_code"],
+                    BenchmarkSettings(**{**bench, "batch_sizes": tuple(bench["batch_sizes"])}),
+                    dict(settings["repetitions"]))
 
 
 def _settings(raw: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +143,7 @@ def _entry_schema(key: str, name: str, properties: dict[str, Any], required: tup
             "additionalProperties": False}
 
 
-def _tasks(raw_tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def _tasks(raw_tasks: dict[str, Any]) -> dict[str, Task]:
     study_tasks = {}
     for name, entry in raw_tasks.items():
         kind = TASK_TYPES.get(entry["type"])
@@ -187,13 +155,15 @@ def _tasks(raw_tasks: dict[str, Any]) -> dict[str, dict[str, Any]]:
         problem = kind.problem(task)
         if problem:
             raise ConfigError(f"config key 'tasks.{name}': {problem}")
-        study_tasks[name] = task
+        study_tasks[name] = Task(name, kind.name, task)
     return study_tasks
 
 
-def _methods(raw_methods: dict[str, Any], settings: dict[str, Any]) -> tuple[dict[str, Method], dict[str, str]]:
+def _methods(raw_methods: dict[str, Any], settings: dict[str, Any], packages_here: bool
+             ) -> tuple[dict[str, Method], dict[str, str], dict[str, str]]:
     methods: dict[str, Method] = {}
     skipped: dict[str, str] = {}
+    unverified: dict[str, str] = {}
     for name, entry in raw_methods.items():
         backend = BACKENDS.get(entry["backend"])
         if backend is None:
@@ -205,25 +175,33 @@ def _methods(raw_methods: dict[str, Any], settings: dict[str, Any]) -> tuple[dic
         params = with_defaults(backend, entry)
         if problem := backend.param_problem(params):
             raise ConfigError(f"config key 'methods.{name}': {problem}")
-        why = _unsupported(backend, params, settings["device"])
+        why, unknown = _unsupported(backend, params, settings["device"], packages_here)
         if why and settings["on_unsupported"] == "error":
             raise ConfigError(f"config key 'methods.{name}': {why} (set on_unsupported: skip to record it as skipped)")
         if why:
             skipped[name] = why
             continue
+        if unknown:
+            unverified[name] = unknown
         methods[name] = Method(name, backend.name, params, backend.bits(params))
-    return methods, skipped
+    return methods, skipped, unverified
 
 
-def _unsupported(backend, params: dict[str, Any], device: str) -> str | None:
+def _unsupported(backend, params: dict[str, Any], device: str, packages_here: bool) -> tuple[str | None, str | None]:
+    """(why the method cannot run, or None; what only its jobs can check, or None). Packages are judged here
+    only where the jobs run in this environment (not in a backend's own conda environment); a GPU that
+    device: auto may find is judged by NVML on this machine where it can read it, and by each job anyway."""
     missing = backend.missing_packages()
-    if missing:
-        return f"backend {backend.name!r} needs packages that are not installed: {', '.join(missing)}"
+    if missing and packages_here:
+        return f"backend {backend.name!r} needs packages that are not installed: {', '.join(missing)}", None
+    unknown = (f"packages {', '.join(missing)} are not in this environment; its jobs check their own"
+               if missing else None)
     if device == "auto":
-        # only a method that cannot run on CPU depends on the GPU, so only then is CUDA looked for;
-        # this judges by the machine validating the config (on a cluster, set device: cuda)
-        if backend.device_problem(params, "cpu") is None:
-            return None
-        device = "cuda" if cuda_available() else "cpu"
+        if backend.device_problem(params, "cpu") is None:  # runs on either device
+            return None, unknown
+        gpus = gpu_count()
+        if gpus is None:
+            return None, "; ".join(filter(None, [unknown, "it needs a GPU, which its jobs look for on their machine"]))
+        device = "cuda" if gpus else "cpu"
     problem = backend.device_problem(params, device)
-    return f"{problem}, not on device: {device}" if problem else None
+    return (f"{problem}, not on device: {device}" if problem else None), unknown

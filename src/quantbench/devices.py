@@ -11,6 +11,23 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def gpu_count() -> int | None:
+    """NVIDIA GPUs this machine has, from NVML (milliseconds, no torch); None where NVML is not installed.
+    A machine without the driver has none (NVML then fails in ~4 ms)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return 0
+    try:
+        return pynvml.nvmlDeviceGetCount()
+    finally:
+        pynvml.nvmlShutdown()
+
+
 def resolve_device(setting: str) -> str:
     """Map the config's `device` (auto | cpu | cuda) to the device this process will use."""
     if setting == "cpu":

@@ -1,5 +1,5 @@
-"""Where every stage writes, and the run id of each record: the one place the rules, the jobs and
-`aggregate` take paths and ids from. Patterns use Snakemake's wildcard names."""
+"""Where every stage writes: the path patterns quantbench.plan fills for each run (and the rules read for
+the study's outputs). Patterns use Snakemake's wildcard names."""
 
 from __future__ import annotations
 
@@ -20,15 +20,3 @@ LOGS = "results/logs"
 QUANTIZATION_RECORD = "quantization.json"  # inside an artifact folder
 PREPARED_RECORD = "prepared.json"  # inside a prepared folder
 
-
-def run_id(kind: str, ids: dict) -> str:
-    """The run id of a record: one per row of the run table."""
-    if kind == "quantize":
-        return f"{ids['model']}/{ids['method']}/quantize"
-    if kind == "prepare":
-        return f"{ids['model']}/{ids['task']}/prepare"
-    if kind == "evaluate":
-        return f"{ids['model']}/{ids['method']}/{ids['task']}/{ids['rep']}"
-    if kind == "benchmark":
-        return f"{ids['model']}/{ids['method']}/bs{ids['batch_size']}/{ids['rep']}"
-    raise ValueError(f"unknown run kind {kind!r}")

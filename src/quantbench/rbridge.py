@@ -18,10 +18,13 @@ def _r():
 
 
 def call(script: Path, function: str, *args):
-    """Source the run-table declarations and readers beside the script, then the script; call `function`."""
+    """Give R the run table's declared columns (quantbench.runtable, as their producers declare them), source
+    the table readers beside the script, then the script; call `function`."""
+    from . import runtable
+
     ro = _r()
-    for shared in ("run_table.R", "tables.R"):
-        ro.r["source"](str(Path(script).with_name(shared)))
+    ro.r(runtable.r_source())
+    ro.r["source"](str(Path(script).with_name("tables.R")))
     ro.r["source"](str(script))
     return ro.r[function](*[str(a) if isinstance(a, Path) else a for a in args])
 
@@ -36,6 +39,12 @@ def versions() -> dict[str, str]:
     for package in R_PACKAGES:
         found[package] = ro.r(f'as.character(packageVersion("{package}"))')[0]
     return found
+
+
+def test_descriptions(script: Path) -> dict[str, str]:
+    """What each of the statistics script's tests does (its TEST_DESCRIPTIONS), for the report."""
+    descriptions = call(script, "get", "TEST_DESCRIPTIONS")
+    return dict(zip(descriptions.names, descriptions))
 
 
 def stats(script: Path, runs_csv: Path, items_csv: Path, baseline: str, out_csv: Path) -> None:

@@ -12,35 +12,34 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import layout
 from .environment import describe, now
+from .plan import ID_FIELDS, RunId
 
 # Fields of an energy reading that are run-table columns; the rest (components, duration) stay in the record.
 ENERGY_COLUMNS = ("energy_j", "energy_method", "energy_note", "idle_power_w", "net_energy_j", "co2_kg", "co2_method")
-ID_FIELDS = ("model", "method", "task", "batch_size", "rep")
 # Identifying fields of an ok record besides ID_FIELDS, copied into its row
 ROW_FIELDS = ("backend", "bits", "weights", "task_type", "started", "ended")
 
 
-def _head(kind: str, ids: dict[str, Any], status: str) -> dict[str, Any]:
-    return {"run_id": layout.run_id(kind, ids), "kind": kind, "status": status, **ids}
+def _head(run_id: RunId, status: str) -> dict[str, Any]:
+    return {"run_id": run_id.path, "kind": run_id.kind, "status": status, **run_id.fields()}
 
 
-def ok(kind: str, ids: dict[str, Any], *, device: str, packages: tuple[str, ...] = (), metrics: dict[str, Any],
+def ok(run_id: RunId, *, device: str, packages: tuple[str, ...] = (), metrics: dict[str, Any],
        energy: dict[str, Any] | None = None, details: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
     """A finished run. `fields` are the kind's own top-level entries (backend, bits, started, params...)."""
-    return {**_head(kind, ids, "ok"), **fields, "ended": now(), "metrics": metrics, "energy": energy,
+    return {**_head(run_id, "ok"), **fields, "ended": now(), "metrics": metrics, "energy": energy,
             "details": details or {}, "environment": describe(device, packages)}
 
 
-def failed(kind: str, ids: dict[str, Any], error: str, **fields: Any) -> dict[str, Any]:
+def failed(run_id: RunId, error: str, **fields: Any) -> dict[str, Any]:
     """A run whose job raised under on_error: skip; `error` says why."""
-    return {**_head(kind, ids, "failed"), **fields, "error": error, "ended": now()}
+    return {**_head(run_id, "failed"), **fields, "error": error, "ended": now()}
 
 
-def skipped(ids: dict[str, Any], backend: str, reason: str) -> dict[str, Any]:
+def skipped(run_id: RunId, backend: str, reason: str) -> dict[str, Any]:
     """A method that cannot run here (on_unsupported: skip): a quantize row that says why."""
-    return {**_head("quantize", ids, "skipped"), "backend": backend, "reason": reason}
+    return {**_head(run_id, "skipped"), "backend": backend, "reason": reason}
 
 
 def write(folder_or_file: Path, record: dict[str, Any]) -> None:

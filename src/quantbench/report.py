@@ -74,33 +74,22 @@ def quality_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def speed_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per variant and batch size: throughput with its spread over repetitions, latency, memory, energy."""
+    """Per variant and batch size: every benchmark column its producer gave a report heading (a number with the
+    digits its spread over repetitions supports; a text as measured), and throughput's spread."""
     b = runs[(runs.kind == "benchmark") & (runs.status == "ok")]
+    shown_columns = [c for c in runtable.COLUMNS if c.report and runtable.B in c.rows]
     rows = {}
     for (model, method, batch), reps in b.groupby(["model", "method", "batch_size"]):
         tps, sd = reps.throughput_tokens_per_s.mean(), reps.throughput_tokens_per_s.std()
-        decode = reps.decode_tokens_per_s
-        rows[(model, method, int(batch))] = {
-            "reps": len(reps), "tokens/s": shown(tps, sd), "sd": shown(sd), "cv": shown(sd / tps),
-            "decode tokens/s": shown(decode.mean(), decode.std()),
-            "bound tokens/s": shown(reps.bandwidth_bound_tokens_per_s.mean(), reps.bandwidth_bound_tokens_per_s.std()),
-            "of bound": shown(reps.bandwidth_fraction.mean(), reps.bandwidth_fraction.std()),
-            "latency p50 s": shown(reps.latency_p50_s.mean(), reps.latency_p50_s.std()),
-            "peak RSS MB": shown(reps.peak_rss_mb.max()), "model RSS MB": shown(reps.model_rss_mb.max()),
-            "J/token": shown(reps.energy_per_token_j.mean(), reps.energy_per_token_j.std()),
-            "CO2 g/rep": shown(reps.co2_kg.mean() * 1000), "energy by": reps.energy_method.iloc[0]}
+        row = {"reps": len(reps), "tokens/s sd": shown(sd), "cv": shown(sd / tps)}
+        for column in shown_columns:
+            values = reps[column.name].dropna()
+            row[column.report] = ("" if values.empty else values.iloc[0] if column.type == "str"
+                            else shown(values.mean(), values.std()))
+        rows[(model, method, int(batch))] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     if not table.empty:
         table.index.names = ["model", "method", "batch"]
-    return table
-
-
-def measured_with(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per method: what ran its benchmark (kernel, whether a batch ran in parallel) and the bytes a decode step reads."""
-    b = runs[(runs.kind == "benchmark") & (runs.status == "ok")]
-    table = b.groupby(["model", "method"]).agg(kernel=("kernel", "first"), batch=("batch_mode", "first"),
-                                               weights_MB=("weight_bytes_per_step", "first"))
-    table["weights_MB"] = table["weights_MB"].map(lambda v: shown(v / 1e6))
     return table
 
 
@@ -128,25 +117,6 @@ def study_cost(runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-TESTS = {
-    "mcnemar_exact": "Exact McNemar test of per-item correctness, each method against the baseline on the same "
-                     "items; n_baseline_only (b) and n_method_only (c) are the discordant items, "
-                     "p = binom.test(b, b + c). Items are paired by id and content: two runs that scored other "
-                     "items, or whose data changed between the evaluations, are refused; n_unverified counts "
-                     "pairs whose content had no hash to check.",
-    "kruskal_wallis": "Kruskal-Wallis test across methods, over repetitions, per model and batch size or task.",
-    "dunn": "Dunn's pairwise post-hoc tests after each Kruskal-Wallis test (three or more methods); "
-            "Holm within the pairs of one omnibus test. z > 0: the method's values rank higher than versus' "
-            "(the sign of Cliff's delta).",
-    "cliffs_delta": "Cliff's delta of each method against the baseline over repetitions (positive: the "
-                    "method's values are larger), with its 95% confidence interval.",
-    "shapiro_wilk": "Shapiro-Wilk normality test of each method's repetitions (n >= 3, not constant): "
-                    "why the tests above are rank-based.",
-    "spearman": "Spearman's rank correlation between a task's evaluation energy and its quality across the "
-                "methods of one model.",
-}
-
-
 def _figure(png: Path) -> str:
     data = base64.b64encode(png.read_bytes()).decode()
     pdf = png.with_suffix(".pdf").name
@@ -154,7 +124,7 @@ def _figure(png: Path) -> str:
             f'<p class=note>{html.escape(CAPTIONS.get(png.stem, ""))} <a href="figures/{pdf}">PDF</a></p>')
 
 
-def stats_sections(stats: pd.DataFrame) -> list[str]:
+def stats_sections(stats: pd.DataFrame, descriptions: dict[str, str]) -> list[str]:
     """One table per test, showing only the columns that test fills (the CSV keeps full precision)."""
     parts = ["<p class=note>p_holm: Holm-adjusted within <code>family</code>, the set of tests named there "
              "(one test on one metric across models and groups; Dunn: the pairs after one Kruskal-Wallis "
@@ -163,7 +133,7 @@ def stats_sections(stats: pd.DataFrame) -> list[str]:
         return parts + ["<p>No test could be run: too few successful runs or repetitions.</p>"]
     for test, rows in stats.groupby("test", sort=False):
         rows = rows.dropna(axis=1, how="all").drop(columns="test")
-        parts += [f"<h3>{html.escape(str(test))}</h3><p class=note>{html.escape(TESTS.get(test, ''))}</p>",
+        parts += [f"<h3>{html.escape(str(test))}</h3><p class=note>{html.escape(descriptions.get(test, ''))}</p>",
                   table_html(rows, index=False, na_rep="", float_format=lambda x: f"{x:.4g}")]
     return parts
 
@@ -188,7 +158,7 @@ def glossary(runs: pd.DataFrame) -> list[str]:
 
 
 def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Path], out: Path,
-           r_versions: dict[str, str]) -> None:
+           r_versions: dict[str, str], test_descriptions: dict[str, str]) -> None:
     runs = read_runs(runs_csv)
     stats = pd.read_csv(stats_csv)
     problems = runs[runs.status != "ok"]
@@ -203,15 +173,15 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "<h2>Quality, size and quantization cost</h2><p class=note>each task's headline value: accuracy for "
         "choice tasks, token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks, the "
         "answers' perplexity under the baseline for generation</p>", table_html(quality_table(runs)),
-        "<h2>Speed, memory and energy</h2><p class=note>What measured each method: the kernel behind its matrix "
-        "products, whether a batch ran as one (parallel) or row after row, and the bytes of weights a decode step "
-        "reads.</p>", table_html(measured_with(runs)),
-        "<p class=note>tokens/s: generated tokens per second of the timed generate calls (value with the digits its "
-        "spread over repetitions supports; cv = stdev/mean). bound: the decode rate this machine's memory bandwidth "
-        "allows (batch x bandwidth / weight bytes per step); of bound: decode tokens/s as a share of it.</p>",
+        "<h2>Speed, memory and energy</h2>"
+        "<p class=note>Means over repetitions, each with the digits its spread supports (cv = stdev/mean of "
+        "tokens/s); the glossary below says what each column measured. tokens/s: generated tokens per second of the "
+        "timed generate calls; bound: the decode rate this machine's memory bandwidth allows (batch x bandwidth / "
+        "weight bytes per step); of bound: decode tokens/s as a share of it; kernel: what computed the matrix "
+        "products; batch: one forward pass (parallel) or row after row.</p>",
         table_html(speed_table(runs)),
         "<h2>Figures</h2>", *[_figure(Path(p)) for p in pngs],
-        "<h2>Statistics</h2>", *stats_sections(stats),
+        "<h2>Statistics</h2>", *stats_sections(stats, test_descriptions),
         "<h2>What this study cost</h2>", table_html(study_cost(runs)),
         *environment_section(runs, r_versions),
         *glossary(runs),

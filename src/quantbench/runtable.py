@@ -1,42 +1,26 @@
 """The run table's columns: name, type, unit, which rows fill them and what they mean.
 
-This is the contract between the records, `aggregate`, the report and the R analysis. `aggregate`
-writes only these columns (a record carrying anything else is a bug it refuses); results/README.md,
-the report's glossary and analysis/run_table.R are generated from this list, and R reads the run
-table through that file (analysis/tables.R), stopping on a column missing here. Regenerate after a change:
-`python -m quantbench.runtable` (a test keeps the generated files in sync).
+This is the contract between the records, `aggregate`, the report and the R analysis. Each producer
+declares the columns it fills: the records' common fields here, each task type its quality columns
+(quantbench.tasks), the benchmark its timed generation's (quantbench.benchmark) and each of its measures
+theirs (quantbench.measures); COLUMNS collects them. `aggregate` writes only these columns (a record
+carrying anything else is a bug it refuses); the report's tables and glossary read them, R receives them
+with every call (rbridge: `r_source()`) and stops on a column missing here, and results/README.md is
+generated from them (`python -m quantbench.runtable`; a test keeps it in sync).
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-Q, E, B = "quantize", "evaluate", "benchmark"
-ALL = (Q, E, B)
+from . import benchmark
+from .columns import ALL, B, E, Q, Column
+from .measures import MEASURES
+from .tasks import TASK_TYPES
 
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str  # str | int | float | bool
-    unit: str  # "" for counts, names and ratios without a unit
-    rows: tuple[str, ...]  # the run kinds whose rows can fill it
-    group: str
-    meaning: str
-    tested: tuple[str, ...] = ()  # the run kinds whose values analysis/stats.R compares across methods
-
-
-def _latency(phase: str, what: str) -> list[Column]:
-    stats = {"mean": "mean", "stdev": "standard deviation", "p50": "median", "p90": "90th percentile",
-             "p95": "95th percentile", "p99": "99th percentile"}
-    return [Column(f"{phase}_{k}_s", "float", "s", (B,), "speed", f"{v} of {what} over the timed iterations",
-                   tested=(B,) if (phase, k) == ("latency", "mean") else ())
-            for k, v in stats.items()]
-
-
-COLUMNS: list[Column] = [
+# What every record carries: identifiers, status, cost, energy and environment (quantbench.records)
+COMMON: list[Column] = [
     # identifiers and factors
     Column("run_id", "str", "", ALL, "identifier", "one per run: model/method/quantize, model/method/task/rep or "
            "model/method/bs<batch>/rep"),
@@ -59,51 +43,6 @@ COLUMNS: list[Column] = [
     Column("ended", "str", "", ALL, "status", "UTC end time (ISO 8601)"),
     # quality
     Column("primary", "str", "", (E,), "quality", "the column holding this task's headline quality value"),
-    Column("metric", "str", "", (E,), "quality", "choice tasks: the per-item lm-eval metric `accuracy` holds (acc, "
-           "or acc_norm: log-likelihood divided by the choice's length in characters)"),
-    Column("accuracy", "float", "", (E,), "quality", "share of items answered correctly (choice tasks: by `metric`; "
-           "classification heads: by the head's prediction)"),
-    Column("accuracy_ci_low", "float", "", (E,), "quality", "lower end of accuracy's 95% Wilson score interval"),
-    Column("accuracy_ci_high", "float", "", (E,), "quality", "upper end of accuracy's 95% Wilson score interval"),
-    *[Column(name, "float", "", (E,), "quality", f"lm-eval's {what}")
-      for name, what in (("acc", "acc (highest log-likelihood)"), ("acc_stderr", "standard error of acc"),
-                         ("acc_norm", "acc_norm (highest log-likelihood per character)"),
-                         ("acc_norm_stderr", "standard error of acc_norm"), ("f1", "F1, where the task defines it"),
-                         ("f1_stderr", "bootstrap standard error of f1"),
-                         ("mcc", "Matthews correlation, where the task defines it"),
-                         ("mcc_stderr", "bootstrap standard error of mcc"))],
-    Column("macro_f1", "float", "", (E,), "quality", "classification heads: F1 averaged over classes"),
-    Column("n_items", "int", "", (E,), "quality", "items (documents, prompts) the task scored"),
-    Column("lm_eval_task", "str", "", (E,), "quality", "the lm-eval task that ran"),
-    Column("num_fewshot", "int", "", (E,), "quality", "lm-eval few-shot examples per item"),
-    Column("perplexity_token", "float", "", (E,), "quality", "token-level perplexity over the concatenated text, "
-           "sliding window (the papers' convention); lower is better"),
-    Column("nll_sum", "float", "nat", (E,), "quality", "summed negative log-likelihood behind perplexity_token"),
-    Column("tokens_scored", "int", "", (E,), "quality", "tokens scored by perplexity_token"),
-    Column("context", "int", "token", (E,), "quality", "perplexity window length"),
-    Column("stride", "int", "token", (E,), "quality", "perplexity window step"),
-    Column("kld_mean", "float", "nat", (E,), "quality", "mean KL divergence of the variant's next-token distribution "
-           "from the baseline's over the perplexity text's scored tokens (llama.cpp's perplexity --kl-divergence; "
-           "the baseline's top kld_top_k tokens plus the rest: a lower bound of the full divergence)"),
-    Column("kld_median", "float", "nat", (E,), "quality", "median per-token KL divergence from the baseline"),
-    Column("kld_p99", "float", "nat", (E,), "quality", "99th percentile of the per-token KL divergence"),
-    Column("kld_max", "float", "nat", (E,), "quality", "largest per-token KL divergence"),
-    Column("top1_agreement", "float", "", (E,), "quality", "share of scored tokens whose most likely next token is "
-           "the baseline's (llama.cpp's 'same top')"),
-    Column("perplexity_word", "float", "", (E,), "quality", "lm-eval's word perplexity (rolling log-likelihood "
-           "per document, normalised by words; comparable across tokenizers)"),
-    Column("perplexity_byte", "float", "", (E,), "quality", "lm-eval's byte perplexity"),
-    Column("bits_per_byte", "float", "bit", (E,), "quality", "lm-eval's bits per byte"),
-    Column("output_tokens_mean", "float", "token", (E,), "quality", "generation: mean answer length"),
-    Column("exact_match_vs_baseline", "float", "", (E,), "quality", "generation: share of answers identical "
-           "to the baseline's"),
-    Column("prefix_agreement_vs_baseline", "float", "", (E,), "quality", "generation: tokens shared with the "
-           "baseline's answer before the first difference, as a share of its length"),
-    Column("perplexity_under_baseline", "float", "", (E,), "quality", "generation: perplexity of the answers "
-           "under the baseline model"),
-    Column("head_train_items", "int", "", (E,), "quality", "classification heads: items the head was fitted on"),
-    Column("head_train_accuracy", "float", "", (E,), "quality", "classification heads: accuracy on those items"),
-    Column("head_sha256", "str", "", (E,), "quality", "classification heads: checksum of the head that scored"),
     # cost of producing and loading a variant
     Column("size_bytes", "int", "B", ALL, "cost", "the artifact's bytes on disk (the model's files: a companion "
            "such as llama.cpp's importance matrix is in quantization.json's details.companion_bytes)"),
@@ -113,61 +52,20 @@ COLUMNS: list[Column] = [
            "artifact loaded: what a machine must hold to load it (libraries and Python included)"),
     Column("loaded_rss_mb", "float", "MiB", (E, B), "memory", "resident memory the loaded variant holds: the "
            "process's after the load minus before it (its libraries imported before)"),
-    # speed
-    *_latency("prefill", "one forward pass over the prompts"),
-    *_latency("latency", "one generate call (prompt and all new tokens)"),
-    *_latency("decode", "a generate call minus the median prefill"),
-    Column("throughput_tokens_per_s", "float", "token/s", (B,), "speed", "generated tokens per second over the "
-           "timed generate calls", tested=(B,)),
-    Column("throughput_samples_per_s", "float", "sample/s", (B,), "speed", "sequences completed per second"),
-    Column("decode_tokens_per_s", "float", "token/s", (B,), "speed", "tokens after the first per second of "
-           "decoding"),
-    Column("kernel", "str", "", (B,), "speed", "what computed the matrix products (library, kernel, device)"),
-    Column("speed_caveat", "str", "", (B,), "speed", "why this speed may not be the method's on a real model "
-           "(e.g. a path random weights do not take); empty where none is known"),
-    Column("weight_bytes_per_step", "int", "B", (B,), "speed", "bytes of weights one decode step reads, from the "
-           "artifact (all tensors; less the input embedding where the output layer is separate)"),
-    Column("memory_bandwidth_gbs", "float", "GB/s", (B,), "speed", "this machine's memory bandwidth, measured at the "
-           "start of the job (a copy of 256 MiB: bytes read and written per second, best of 5)"),
-    Column("bandwidth_bound_tokens_per_s", "float", "token/s", (B,), "speed", "the decode rate the bandwidth allows: "
-           "batch_size x memory_bandwidth_gbs / weight_bytes_per_step"),
-    Column("bandwidth_fraction", "float", "", (B,), "speed", "decode_tokens_per_s / bandwidth_bound_tokens_per_s"),
-    Column("batch_mode", "str", "", (B,), "speed", "parallel: a batch in one forward pass; sequential: row after "
-           "row"),
-    Column("prompt_tokens", "int", "token", (B,), "speed", "prompt length per sequence"),
-    Column("new_tokens", "int", "token", (B,), "speed", "tokens generated per sequence"),
-    Column("warmup", "int", "", (B,), "speed", "untimed iterations before timing"),
-    Column("iterations", "int", "", (B,), "speed", "timed iterations: prefill and generate calls each (a percentile "
-           "needs 10 for p90, 20 for p95, 100 for p99, and is left empty below that)"),
-    # memory
-    Column("peak_rss_mb", "float", "MiB", (B,), "memory", "peak resident memory of the process during the batch's "
-           "timed calls (the peak is reset before them, so it is the batch's own; libraries and Python included; "
-           "empty where the peak cannot be reset: not Linux)"),
-    Column("model_rss_mb", "float", "MiB", (B,), "memory", "resident memory the variant adds at the batch's peak: "
-           "peak_rss_mb minus the process's before the model loaded (weights as loaded, plus generation's cache "
-           "and activations)"),
-    Column("kv_cache_bytes_per_token", "float", "B", (B,), "memory", "bytes of keys and values per cached token "
-           "over all layers at the end of the timed generation (prompt_tokens + new_tokens - 1 tokens): with the "
-           "kv_cache option, its quantized tokens at its bits (scales not counted) and the newest "
-           "residual_length in the activation dtype; else all in the activation dtype (llama.cpp: f16)"),
-    Column("peak_gpu_allocated_mb", "float", "MiB", (B,), "memory", "peak GPU memory allocated by torch"),
-    Column("peak_gpu_reserved_mb", "float", "MiB", (B,), "memory", "peak GPU memory reserved by torch's allocator"),
     # energy
     Column("energy_j", "float", "J", ALL, "energy", "energy of the measured window, as read by energy_method",
            tested=(E,)),
     Column("energy_method", "str", "", ALL, "energy", "what measured energy_j: zeus_nvml (GPU counter), "
            "zeus_rapl (CPU package and DRAM counters), nvml_power_sampled (GPU without the counter), joined with + "
-           "when several count; or codecarbon_estimate (no counter readable: an estimate)"),
+           "when several count; or codecarbon_estimate (no counter readable: an estimate)", report="energy by"),
     Column("energy_note", "str", "", ALL, "energy", "why energy_j is empty though a meter was read (a counter "
            "that did not advance in the window: below its resolution, never recorded as 0 J)"),
     Column("idle_power_w", "float", "W", ALL, "energy", "power measured idle (benchmark: once per job, before the "
            "model loaded; the record's energy.idle_measured says when)"),
     Column("net_energy_j", "float", "J", ALL, "energy", "energy_j minus idle power times the window"),
-    Column("co2_kg", "float", "kg", ALL, "energy", "CO2 of energy_j at the configured country's carbon intensity"),
+    Column("co2_kg", "float", "kg", ALL, "energy", "CO2 of energy_j at the configured country's carbon intensity",
+           report="CO2 kg"),
     Column("co2_method", "str", "", ALL, "energy", "how co2_kg was computed"),
-    Column("energy_per_token_j", "float", "J/token", (B,), "energy", "energy_j per generated token", tested=(B,)),
-    Column("net_energy_per_token_j", "float", "J/token", (B,), "energy", "net_energy_j per generated token"),
-    Column("energy_per_sample_j", "float", "J/sample", (B,), "energy", "energy_j per generated sequence"),
     Column("gpu_samples", "int", "", ALL, "energy", "NVML samples taken during the window"),
     Column("gpu_power_mean_w", "float", "W", ALL, "energy", "mean sampled GPU power"),
     Column("gpu_util_mean_pct", "float", "%", ALL, "energy", "mean sampled GPU utilisation"),
@@ -186,6 +84,21 @@ COLUMNS: list[Column] = [
            "uncommitted changes)"),
 ]
 
+GROUPS = ("identifier", "status", "quality", "cost", "speed", "memory", "energy", "environment")
+
+
+def collect(*producers: tuple[Column, ...]) -> list[Column]:
+    """The producers' columns in one list, by group (in GROUPS' order) then as declared; a column two
+    producers fill (e.g. accuracy) must be declared alike."""
+    found: dict[str, Column] = {}
+    for column in (c for columns in producers for c in columns):
+        if found.setdefault(column.name, column) != column:
+            raise ValueError(f"run-table column {column.name!r} is declared twice, differently")
+    return sorted(found.values(), key=lambda c: GROUPS.index(c.group))
+
+
+COLUMNS: list[Column] = collect(COMMON, *(t.columns for t in TASK_TYPES.values()), benchmark.COLUMNS,
+                                *(m.columns for m in MEASURES))
 BY_NAME = {c.name: c for c in COLUMNS}
 NAMES = [c.name for c in COLUMNS]
 
@@ -212,8 +125,8 @@ class UndeclaredColumn(KeyError):
 def check_declared(names, where: str) -> None:
     unknown = sorted(set(names) - set(BY_NAME))
     if unknown:
-        raise UndeclaredColumn(f"{where} has values {unknown} that no run-table column declares; add them to "
-                               "src/quantbench/runtable.py (and regenerate with python -m quantbench.runtable)")
+        raise UndeclaredColumn(f"{where} has values {unknown} that no run-table column declares; declare them "
+                               "where they are computed (a task type's or a measure's `columns`, or runtable.py)")
 
 
 def readme() -> str:
@@ -254,13 +167,13 @@ def _r_names(name: str, values: list[str]) -> str:
 
 
 def r_source() -> str:
-    """analysis/run_table.R: the declared columns and their types, and the metrics stats.R tests."""
+    """R's view of the declarations: the columns and their types, and the metrics stats.R tests."""
     def vector(name: str, pairs) -> str:
         body = ",\n".join(f'  {k} = "{v}"' for k, v in pairs)
         return f"{name} <- c(\n{body}\n)\n"
 
     return "\n".join([
-        "# Generated from src/quantbench/runtable.py by `python -m quantbench.runtable`; do not edit by hand.",
+        "# From quantbench.runtable, evaluated by rbridge before every script.",
         "# The run table's declared columns and their R types; read_run_table() (tables.R) returns a table whose",
         "# `$` and `[[` stop on a column not declared here, so a renamed column fails loudly, not as an empty figure.",
         "",
@@ -276,7 +189,6 @@ def r_source() -> str:
 
 def write_generated(root: Path) -> None:
     (root / "results" / "README.md").write_text(readme())
-    (root / "analysis" / "run_table.R").write_text(r_source())
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Snakemake adapter: the study's records (this rule's inputs) -> run table and per-item table."""
 from pathlib import Path
 
-from quantbench import aggregate, jobs
+from quantbench import aggregate, joblog
 
-jobs.setup(snakemake.log[0])
+joblog.setup(snakemake.log[0])
 i, out = snakemake.input, snakemake.output
 runs, items = aggregate.build(
     aggregate.rows(map(Path, i.artifacts), map(Path, [*i.evals, *i.benches]), snakemake.params.skipped),

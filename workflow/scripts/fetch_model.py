@@ -1,7 +1,6 @@
-"""Snakemake adapter: model source -> plain HF folder (quantbench.jobs.fetch_model)."""
-from pathlib import Path
+"""Snakemake adapter: model source -> plain HF folder (quantbench.jobs.quantize.fetch_model)."""
+from quantbench import joblog, plan
+from quantbench.jobs.quantize import fetch_model
 
-from quantbench import jobs
-
-jobs.setup(snakemake.log[0])
-jobs.fetch_model(snakemake.params.source, Path(snakemake.output.folder), snakemake.params.device)
+joblog.setup(snakemake.log[0])
+fetch_model(plan.received(plan.FetchRun, snakemake))

@@ -1,7 +1,7 @@
 """Snakemake adapter: run table -> ggplot2 figures (analysis/figures.R via rpy2)."""
 from pathlib import Path
 
-from quantbench import jobs, rbridge
+from quantbench import joblog, rbridge
 
-jobs.setup(snakemake.log[0])
+joblog.setup(snakemake.log[0])
 rbridge.figures(Path(snakemake.input.script), Path(snakemake.input.runs), [Path(f) for f in snakemake.output.figures])

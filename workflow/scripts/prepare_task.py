@@ -1,15 +1,7 @@
 """Snakemake adapter: the baseline's artifact x a task -> what the task type prepares once per model
-(quantbench.jobs.prepare_task), e.g. a classification head every variant is scored with."""
-from pathlib import Path
+(quantbench.jobs.evaluate.prepare_task), e.g. a classification head every variant is scored with."""
+from quantbench import joblog, plan
+from quantbench.jobs.evaluate import prepare_task
 
-from quantbench import config, jobs
-
-jobs.setup(snakemake.log[0], snakemake.threads)
-jobs.prepare_task(
-    Path(snakemake.input.artifact),
-    Path(snakemake.output.prepared),
-    ids={"model": snakemake.wildcards.model, "task": snakemake.wildcards.task},
-    task=snakemake.params.task,
-    device=snakemake.params.device,
-    on_error=config.setting(snakemake.config, "on_error"),
-)
+joblog.setup(snakemake.log[0], snakemake.threads)
+prepare_task(plan.received(plan.PrepareRun, snakemake))

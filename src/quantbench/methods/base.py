@@ -7,10 +7,12 @@ import importlib.util
 import math
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .kv_cache import SCHEMA as KV_CACHE, use_quantized_cache
-from .runtime import Runtime, TorchRuntime, load_tokenizer
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
 
@@ -97,7 +99,7 @@ class Backend(ABC):
         """What the written artifact holds beyond the params (e.g. the tensor types llama.cpp chose)."""
         return {}
 
-    def prepare(self, params: dict[str, Any]) -> None:
+    def install(self, params: dict[str, Any]) -> None:
         """Once-per-environment setup a quantization needs (e.g. building a tool). Runs before the timed and
         metered quantization: its cost is the installation's, not the method's."""
 
@@ -107,6 +109,8 @@ class Backend(ABC):
 
     def load(self, artifact: Path, params: dict[str, Any], device: str) -> Runtime:
         """The variant in `artifact`, ready for inference on `device`."""
+        from .runtime import TorchRuntime, load_tokenizer
+
         model = self.load_model(artifact, params, device)
         if params.get("kv_cache"):
             use_quantized_cache(model, params["kv_cache"])

@@ -3,10 +3,13 @@ prepared, evaluated and reported."""
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
+
+from ..columns import E, Column
 
 
 @dataclass
@@ -31,14 +34,29 @@ class Scores:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def quality(name: str, type_: str, meaning: str, unit: str = "") -> Column:
+    """A quality column of evaluate rows."""
+    return Column(name, type_, unit, (E,), "quality", meaning)
+
+
+# Columns several task types fill
+ACCURACY = (
+    quality("accuracy", "float", "share of items answered correctly (choice tasks: by `metric`; classification "
+            "heads: by the head's prediction)"),
+    quality("accuracy_ci_low", "float", "lower end of accuracy's 95% Wilson score interval"),
+    quality("accuracy_ci_high", "float", "upper end of accuracy's 95% Wilson score interval"),
+)
+N_ITEMS = quality("n_items", "int", "items (documents, prompts) the task scored")
+
+
 class TaskType(ABC):
     """A kind of task. `schema` holds JSON-schema properties of a task entry besides `type` (defaults are
-    filled in before any method sees the entry); `columns` lists the run-table columns its rows fill."""
+    filled in before any method sees the entry); `columns` declares the run-table columns its rows fill."""
 
     name: ClassVar[str]
     schema: ClassVar[dict[str, Any]] = {}
     required: ClassVar[tuple[str, ...]] = ()
-    columns: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[tuple[Column, ...]] = ()
     # prepare() runs once per model on the baseline (rule prepare_task); its folder reaches evaluate()
     prepares: ClassVar[bool] = False
     # a variant's evaluate job waits for the baseline's evaluation of the same task and repetition
@@ -72,6 +90,18 @@ class TaskType(ABC):
         """Run-table values that compare this evaluation with the baseline's, computed after the meter
         stopped (analysis, not the variant's cost). `runtime` may be closed to make room for the baseline's."""
         return {}
+
+
+def no_grad(fn: Callable) -> Callable:
+    """torch.no_grad() as a decorator that imports torch at the first call, not at import: the registry of task
+    types is read by the planner (quantbench.plan), which must not pay torch's import."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        import torch
+
+        return torch.no_grad()(fn)(*args, **kwargs)
+
+    return call
 
 
 def accuracy_with_interval(correct: list[int]) -> dict[str, float]:

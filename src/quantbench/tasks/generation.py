@@ -13,10 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import ArtifactFailed, ConfigError
-from .base import Inputs, Scores, TaskType
+from .base import N_ITEMS, Inputs, Scores, TaskType, no_grad, quality
 from .data import file_problem, prompts_path
 
 
@@ -33,8 +31,15 @@ class Generation(TaskType):
                                       "sequences of one batch for llama.cpp); 1: one prompt at a time"},
     }
     required = ("prompts",)
-    columns = ("n_items", "output_tokens_mean", "exact_match_vs_baseline", "prefix_agreement_vs_baseline",
-               "perplexity_under_baseline")
+    columns = (
+        N_ITEMS,
+        quality("output_tokens_mean", "float", "generation: mean answer length", "token"),
+        quality("exact_match_vs_baseline", "float", "generation: share of answers identical to the baseline's"),
+        quality("prefix_agreement_vs_baseline", "float", "generation: tokens shared with the baseline's answer before "
+                "the first difference, as a share of its length"),
+        quality("perplexity_under_baseline", "float", "generation: perplexity of the answers under the baseline "
+                "model"),
+    )
     compares_with_baseline = True
 
     def problem(self, task: dict[str, Any]) -> str | None:
@@ -93,9 +98,11 @@ def generate(runtime, task: dict[str, Any]) -> list[dict[str, Any]]:
             for row, ids, new in zip(rows, prompts, answers)]
 
 
-@torch.no_grad()
+@no_grad
 def perplexity_under(runtime, items: list[dict[str, Any]]) -> float:
     """exp(mean negative log-likelihood of the output tokens given their prompt) under `runtime`'s model."""
+    import torch
+
     nll, count = 0.0, 0
     for item in items:
         ids, n_new = item["prompt_tokens"] + item["output_tokens"], len(item["output_tokens"])

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .base import Inputs, Scores, TaskType, accuracy_with_interval
+from .base import ACCURACY, N_ITEMS, Inputs, Scores, TaskType, accuracy_with_interval, quality
 from .data import (BUILTIN_CHOICE_TASKS, HUB_CHOICE_TASKS, ROLLING_TEXT_TASKS, data_file, hub_source, local_files,
                    mirror_problem, n_lines, sample_indices)
 
@@ -25,7 +25,11 @@ from .data import (BUILTIN_CHOICE_TASKS, HUB_CHOICE_TASKS, ROLLING_TEXT_TASKS, d
 # Per-item metrics of lm-eval's multiple-choice tasks that give each item a right or wrong answer
 CHOICE_METRICS = ("acc", "acc_norm")
 # lm-eval's aggregate metrics kept as run-table columns, each with its standard error (the rest stay in the record)
-LM_EVAL_COLUMNS = ("acc", "acc_stderr", "acc_norm", "acc_norm_stderr", "f1", "f1_stderr", "mcc", "mcc_stderr")
+LM_EVAL_METRICS = {"acc": "acc (highest log-likelihood)", "acc_stderr": "standard error of acc",
+                   "acc_norm": "acc_norm (highest log-likelihood per character)",
+                   "acc_norm_stderr": "standard error of acc_norm", "f1": "F1, where the task defines it",
+                   "f1_stderr": "bootstrap standard error of f1", "mcc": "Matthews correlation, where the task defines it",
+                   "mcc_stderr": "bootstrap standard error of mcc"}
 # lm-eval tasks whose papers report the length-normalised accuracy
 ACC_NORM_TASKS = ("piqa", "arc_", "hellaswag", "openbookqa")
 # lm-eval's own tasks that score rolling log-likelihood (word perplexity) rather than choices
@@ -60,8 +64,19 @@ class LmEval(TaskType):
                                   "report them), acc otherwise"},
     }
     required = ("task",)
-    columns = ("metric", "accuracy", "accuracy_ci_low", "accuracy_ci_high", *LM_EVAL_COLUMNS, "n_items",
-               "lm_eval_task", "num_fewshot", "perplexity_word", "perplexity_byte", "bits_per_byte")
+    columns = (
+        quality("metric", "str", "choice tasks: the per-item lm-eval metric `accuracy` holds (acc, or acc_norm: "
+                "log-likelihood divided by the choice's length in characters)"),
+        *ACCURACY,
+        *[quality(name, "float", f"lm-eval's {what}") for name, what in LM_EVAL_METRICS.items()],
+        N_ITEMS,
+        quality("lm_eval_task", "str", "the lm-eval task that ran"),
+        quality("num_fewshot", "int", "lm-eval few-shot examples per item"),
+        quality("perplexity_word", "float", "lm-eval's word perplexity (rolling log-likelihood per document, "
+                "normalised by words; comparable across tokenizers)"),
+        quality("perplexity_byte", "float", "lm-eval's byte perplexity"),
+        quality("bits_per_byte", "float", "lm-eval's bits per byte", "bit"),
+    )
 
     def problem(self, task: dict[str, Any]) -> str | None:
         name = task["task"]
@@ -155,7 +170,7 @@ def _lm_eval_task_index(name: str):
 def _lm_eval_columns(metrics: dict[str, Any]) -> dict[str, float]:
     """lm-eval's values of the declared metrics ('N/A' stderr, where it computed none, left out)."""
     found = {}
-    for column in LM_EVAL_COLUMNS:
+    for column in LM_EVAL_METRICS:
         value = metrics.get(f"{column},none")
         if isinstance(value, (int, float)):
             found[column] = float(value)

@@ -16,15 +16,16 @@ import logging
 import random
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from ..checksums import sha256_file
 from ..errors import DataError
-from .base import Inputs, Scores, TaskType, accuracy_with_interval
+from .base import ACCURACY, N_ITEMS, Inputs, Scores, TaskType, accuracy_with_interval, quality
 from .data import (BUILTIN_CHOICE_TASKS, HUB_CHOICE_TASKS, data_file, hub_source, local_files, mirror_problem,
                    n_lines, sample_indices)
+
+if TYPE_CHECKING:
+    import torch
 
 HEAD_FILE = "head.safetensors"
 FEATURE = "final hidden state (after the last norm) at the last non-padding token"
@@ -61,7 +62,14 @@ class ClassificationHead(TaskType):
                      "description": "hub data: dataset revision (commit) to pin"},
     }
     required = ("data",)
-    columns = ("accuracy", "accuracy_ci_low", "accuracy_ci_high", "macro_f1", "n_items", "head_train_items", "head_train_accuracy", "head_sha256")
+    columns = (
+        *ACCURACY,
+        quality("macro_f1", "float", "classification heads: F1 averaged over classes"),
+        N_ITEMS,
+        quality("head_train_items", "int", "classification heads: items the head was fitted on"),
+        quality("head_train_accuracy", "float", "classification heads: accuracy on those items"),
+        quality("head_sha256", "str", "classification heads: checksum of the head that scored"),
+    )
     prepares = True
 
     def problem(self, task: dict[str, Any]) -> str | None:
@@ -186,6 +194,8 @@ def _rows(source: dict[str, Any]) -> list[dict]:
 
 def features(runtime, texts: list[str], batch_size: int) -> torch.Tensor:
     """(len(texts), hidden) float32 features of the variant (Unsupported where it exposes no hidden states)."""
+    import torch
+
     rows = []
     for start in range(0, len(texts), batch_size):
         batch = runtime.tokenizer(texts[start:start + batch_size], padding=True, padding_side="right",
@@ -199,6 +209,7 @@ def features(runtime, texts: list[str], batch_size: int) -> torch.Tensor:
 def fit(x: torch.Tensor, labels: list[int], n_classes: int, *, C: float, max_iter: int, seed: int):
     """Standardize, then fit scikit-learn's LogisticRegression (lbfgs: deterministic). Returns the head
     as plain tensors (mean, scale, weight, bias; one weight row per class) and lbfgs's iteration count."""
+    import torch
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 

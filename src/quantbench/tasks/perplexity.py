@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Iterator
-
-import torch
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..errors import ConfigError, DataError
-from .base import Inputs, Scores, TaskType
+from .base import Inputs, Scores, TaskType, no_grad, quality
 from .data import file_problem, text_path
+
+if TYPE_CHECKING:
+    import torch
 
 REFERENCE = "reference.safetensors"
 
@@ -41,8 +42,22 @@ class Perplexity(TaskType):
                                      "divergence (plus the probability of all others)"},
     }
     required = ("text",)
-    columns = ("perplexity_token", "nll_sum", "tokens_scored", "context", "stride", "kld_mean", "kld_median",
-               "kld_p99", "kld_max", "top1_agreement")
+    columns = (
+        quality("perplexity_token", "float", "token-level perplexity over the concatenated text, sliding window (the "
+                "papers' convention); lower is better"),
+        quality("nll_sum", "float", "summed negative log-likelihood behind perplexity_token", "nat"),
+        quality("tokens_scored", "int", "tokens scored by perplexity_token"),
+        quality("context", "int", "perplexity window length", "token"),
+        quality("stride", "int", "perplexity window step", "token"),
+        quality("kld_mean", "float", "mean KL divergence of the variant's next-token distribution from the "
+                "baseline's over the perplexity text's scored tokens (llama.cpp's perplexity --kl-divergence; the "
+                "baseline's top kld_top_k tokens plus the rest: a lower bound of the full divergence)", "nat"),
+        quality("kld_median", "float", "median per-token KL divergence from the baseline", "nat"),
+        quality("kld_p99", "float", "99th percentile of the per-token KL divergence", "nat"),
+        quality("kld_max", "float", "largest per-token KL divergence", "nat"),
+        quality("top1_agreement", "float", "share of scored tokens whose most likely next token is the baseline's "
+                "(llama.cpp's 'same top')"),
+    )
     prepares = True
 
     def problem(self, task: dict[str, Any]) -> str | None:
@@ -60,6 +75,7 @@ class Perplexity(TaskType):
 
     def prepare(self, runtime, task: dict[str, Any], out: Path) -> dict[str, Any]:
         """The baseline's next-token distributions at every scored token, as top-k log-probabilities."""
+        import torch
         from safetensors.torch import save_file
 
         k = task["kld_top_k"]
@@ -105,7 +121,7 @@ def window_bos(tokenizer, task: dict[str, Any]) -> int | None:
     return tokenizer.bos_token_id if tokenizer("a").input_ids[0] == tokenizer.bos_token_id else None
 
 
-@torch.no_grad()
+@no_grad
 def scored_logprobs(runtime, ids: list[int], context: int, stride: int,
                     bos: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Per window: (log-probabilities, targets) of the tokens it scores, each token scored once, with up to
@@ -117,6 +133,8 @@ def scored_logprobs(runtime, ids: list[int], context: int, stride: int,
     token and `context - 1` of the text's, and every token is scored: a model trained with BOS at position 0
     loses much without it (Gemma 3 270M: 39.9 without, 19.2 with BOS in every 512-token window).
     """
+    import torch
+
     ids = torch.tensor(ids)
     lead = torch.tensor([] if bos is None else [bos], dtype=ids.dtype)
     end_prev = 1 - len(lead)  # without BOS, the first token has no context and is never scored
@@ -134,6 +152,8 @@ def scored_logprobs(runtime, ids: list[int], context: int, stride: int,
 def token_perplexity(runtime, ids: list[int], context: int, stride: int,
                      reference: dict[str, torch.Tensor] | None = None, bos: int | None = None) -> dict[str, Any]:
     """Perplexity of `ids`, and with the baseline's `reference` the KL divergence from it per token."""
+    import torch
+
     nll, scored, kld, same_top = 0.0, 0, [], []
     for logprobs, targets in scored_logprobs(runtime, ids, context, stride, bos):
         nll -= logprobs.gather(1, targets.unsqueeze(1)).sum().item()
@@ -161,6 +181,8 @@ def kl_divergence(reference: dict[str, torch.Tensor], logprobs: torch.Tensor) ->
     `reference` holds the baseline's top-k log-probabilities, their token ids and the log of the rest's
     probability; `logprobs` the variant's full log-probabilities. Computed in float64.
     """
+    import torch
+
     indices = reference["top_indices"].long()
     p_log = reference["top_logprobs"].double()
     q_log = logprobs.gather(1, indices).double()
@@ -181,6 +203,8 @@ def rest_logprob(logprobs: torch.Tensor, top_indices: torch.Tensor) -> torch.Ten
 def divergence_summary(kld: torch.Tensor, same_top: torch.Tensor) -> dict[str, float]:
     """llama.cpp's summary of `perplexity --kl-divergence`: mean, median, 99th percentile and maximum of the
     per-token KL divergence, and how often the most likely token is the baseline's ("same top")."""
+    import torch
+
     return {"kld_mean": float(kld.mean()), "kld_median": float(torch.quantile(kld, 0.5)),
             "kld_p99": float(torch.quantile(kld, 0.99)), "kld_max": float(kld.max()),
             "top1_agreement": float(same_top.double().mean())}

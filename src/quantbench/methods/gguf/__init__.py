@@ -26,7 +26,6 @@ from ... import calibration
 from ...defaults import fill_defaults
 from ...errors import DeviceUnavailable
 from ..base import Backend, copy_tokenizer, decode_step_bytes
-from ..runtime import load_tokenizer
 from . import tools
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class GGUF(Backend):
     def bits(self, params: dict[str, Any]) -> int:
         return TYPES[params["type"]]
 
-    def prepare(self, params: dict[str, Any]) -> None:
+    def install(self, params: dict[str, Any]) -> None:
         if params.get("imatrix"):
             tools.ensure(*IMATRIX_TOOLS)
 
@@ -142,6 +141,7 @@ class GGUF(Backend):
     def load(self, artifact: Path, params: dict[str, Any], device: str):
         import llama_cpp
 
+        from ..runtime import load_tokenizer
         from .runtime import LlamaCppRuntime
 
         # judged here, in the job's own environment: llama.cpp would otherwise run on the CPU silently
