@@ -1,0 +1,135 @@
+"""Non-inferiority verdicts of a quantized variant against its baseline, from intervals rather than point
+estimates: a variant a point worse on 300 items may be noise, and a report should say which.
+
+Accuracy (the same items scored by both): the 2x2 counts a (both right), b (baseline right, variant
+wrong), c (baseline wrong, variant right), d (both wrong); the difference is p_variant - p_baseline =
+(c - b) / n. Tango's score interval and Newcombe's hybrid score interval both stay in [-1, 1] and behave
+with empty off-diagonal cells, where the Wald interval of McNemar's setting does not.
+
+The verdict rule is one for all: an interval on the scale the margin is declared on (see `verdict`).
+A two-sided 95 % interval makes its "non-inferior" a one-sided test at alpha = 0.025.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from scipy import optimize, stats
+
+Verdict = Literal["non-inferior", "inferior", "inconclusive"]
+Interval = tuple[float, float]
+
+
+def _check_counts(a: int, b: int, c: int, d: int) -> int:
+    if min(a, b, c, d) < 0 or a + b + c + d == 0:
+        raise ValueError(f"paired counts must be non-negative with at least one item, got {(a, b, c, d)}")
+    return a + b + c + d
+
+
+def _normal_quantile(confidence: float) -> float:
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    return float(stats.norm.ppf(0.5 + confidence / 2))
+
+
+def paired_difference(a: int, b: int, c: int, d: int) -> float:
+    """p_variant - p_baseline: only the discordant items (b lost, c gained) move it."""
+    return (c - b) / _check_counts(a, b, c, d)
+
+
+def _restricted_loss_probability(losses: float, gains: float, n: float, delta: float) -> float:
+    """Maximum-likelihood P(baseline right, variant wrong) given p_gain - p_loss = delta (Tango 1998,
+    with x12 = gains and x21 = losses): the positive root of 2n p^2 + B p + C = 0. Counts may be proportions
+    with n = 1, as the sample-size formula uses them."""
+    quadratic = 2 * n
+    linear = -(gains + losses) + (2 * n - gains + losses) * delta
+    constant = -losses * delta * (1 - delta)
+    return (math.sqrt(max(linear**2 - 4 * quadratic * constant, 0.0)) - linear) / (2 * quadratic)
+
+
+def _tango_score(losses: int, gains: int, n: int, delta: float) -> float:
+    """Tango's score statistic for H0: difference = delta; decreasing in delta, 0 at the observed one."""
+    excess = gains - losses - n * delta
+    if excess == 0:
+        return 0.0  # also where the variance is 0 (b = c = 0 at delta = 0)
+    variance = n * (2 * _restricted_loss_probability(losses, gains, n, delta) + delta * (1 - delta))
+    return excess / math.sqrt(variance) if variance > 0 else math.copysign(math.inf, excess)
+
+
+def tango_interval(a: int, b: int, c: int, d: int, confidence: float = 0.95) -> Interval:
+    """Tango's (1998, Stat Med 17:891-908) score interval of p_variant - p_baseline: the differences its
+    score test does not reject (what R's PropCIs::scoreci.mp computes). Good coverage down to small n, defined with
+    b = c = 0; a bound at +-1 exactly where every item is a gain (or a loss)."""
+    n = _check_counts(a, b, c, d)
+    z = _normal_quantile(confidence)
+    observed = (c - b) / n
+
+    def bound(toward: float, critical: float) -> float:
+        """The root of score = critical between the observed difference and +-1, or +-1 itself if none."""
+        def excess(delta: float) -> float:
+            return _tango_score(b, c, n, delta) - critical
+
+        inside = toward - math.copysign(1e-12, toward)  # +-1 themselves make the variance 0/0
+        if observed == toward or (excess(inside) > 0) == (excess(observed) > 0):
+            return toward
+        return optimize.brentq(excess, inside, observed, xtol=1e-12)
+
+    return bound(-1.0, z), bound(1.0, -z)
+
+
+def _wilson_interval(successes: int, n: int, z: float) -> Interval:
+    centre = (successes + z * z / 2) / (n + z * z)
+    half = z * math.sqrt(successes * (n - successes) / n + z * z / 4) / (n + z * z)
+    return centre - half, centre + half
+
+
+def _newcombe_correlation(a: int, b: int, c: int, d: int) -> float:
+    """Newcombe's (1998) continuity-corrected phi between the two marginal proportions; 0 for an empty margin."""
+    margins = (a + b) * (c + d) * (a + c) * (b + d)
+    if margins == 0:
+        return 0.0
+    cross = a * d - b * c
+    corrected = cross - (a + b + c + d) / 2 if cross > (a + b + c + d) / 2 else min(cross, 0)
+    return corrected / math.sqrt(margins)
+
+
+def newcombe_interval(a: int, b: int, c: int, d: int, confidence: float = 0.95) -> Interval:
+    """Newcombe's hybrid score interval for paired data (1998, Stat Med 17:2635-2650, method 10): the Wilson
+    intervals of both accuracies, squared and added with their correlation. Closed form, so a second opinion
+    on Tango's interval at no cost; clipped to [-1, 1] against rounding."""
+    n = _check_counts(a, b, c, d)
+    z = _normal_quantile(confidence)
+    variant, baseline = (a + c) / n, (a + b) / n
+    variant_low, variant_high = _wilson_interval(a + c, n, z)
+    baseline_low, baseline_high = _wilson_interval(a + b, n, z)
+    phi = _newcombe_correlation(a, b, c, d)
+
+    def spread(first: float, second: float) -> float:
+        return math.sqrt(max(first**2 - 2 * phi * first * second + second**2, 0.0))
+
+    difference = variant - baseline
+    low = difference - spread(variant - variant_low, baseline_high - baseline)
+    high = difference + spread(baseline - baseline_low, variant_high - variant)
+    return max(low, -1.0), min(high, 1.0)
+
+
+def verdict(low: float, high: float, margin: float, higher_is_better: bool = True) -> Verdict:
+    """Where an interval of variant-against-baseline lies relative to the margin m (>= 0; 0 asks for
+    superiority).
+
+    The interval and m share one scale: an absolute difference (accuracy, mean KLD) or a relative one,
+    variant / baseline - 1 (speed, perplexity, energy per token). Higher is better: "non-inferior" when
+    low > -m, "inferior" when high < -m. Lower is better (perplexity, KLD, energy): "non-inferior" when
+    high < m (e.g. perplexity at most m * 100 % above the baseline's), "inferior" when low > m. Otherwise,
+    NaN bounds included, "inconclusive": more items or repetitions could still decide it.
+    """
+    if margin < 0 or low > high:
+        raise ValueError(f"need margin >= 0 and low <= high, got margin {margin}, interval ({low}, {high})")
+    if not higher_is_better:
+        low, high = -high, -low
+    if low > -margin:
+        return "non-inferior"
+    if high < -margin:
+        return "inferior"
+    return "inconclusive"

@@ -1,0 +1,143 @@
+"""Non-inferiority verdicts: the paired intervals against published numbers and an independent brute-force
+scan, the verdict rule, and verdicts over simulated studies with known truth."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import special, stats
+
+from quantbench.decisions import newcombe_interval, paired_difference, tango_interval, verdict
+
+Z95 = stats.norm.ppf(0.975)
+
+
+@pytest.mark.parametrize("table, expected", [
+    ((59, 16, 6, 80), (-0.1240, -0.0054)),
+    ((0, 0, 3, 0), (-0.1230, 1.0)),
+    ((0, 3, 0, 0), (-1.0, 0.1230)),
+])
+def test_tango_matches_published_values(table, expected):
+    """Expected from ocbe-uio/contingencytables, tests/testthat/test-ch8.R (the R code of Fagerland, Lydersen &
+    Laake 2017, Statistical Analysis of Contingency Tables, ch. 8): Tango_asymptotic_score_CI_paired_2x2 of
+    Cavo et al. 2012, rbind(c(59, 6), c(16, 80)): "estimate = -0.0621 (95% CI -0.1240 to -0.0054)"; of
+    matrix(c(0, 0, 3, 0), 2): "1.0000 (95% CI -0.1230 to 1.0000)"; of matrix(c(0, 3, 0, 0), 2): "-1.0000
+    (95% CI -1.0000 to 0.1230)". Their difference is (n12 - n21) / N, so n12 is our c and n21 our b."""
+    assert tango_interval(*table) == pytest.approx(expected, abs=5e-5)
+
+
+@pytest.mark.parametrize("table, expected", [
+    ((36, 2, 12, 0), (0.0569, 0.3404)),
+    ((18, 2, 12, 18), (0.0562, 0.3290)),
+    ((53, 0, 0, 1), (-0.0729, 0.0729)),
+    ((0, 0, 30, 0), (0.8395, 1.0)),
+    ((59, 16, 6, 80), (-0.1186, -0.0046)),
+])
+def test_newcombe_matches_published_values(table, expected):
+    """Newcombe 1998 (Stat Med 17:2635-2650), method 10, examples as quoted in m-Py/propint,
+    tests/testthat/test_Two_Dependent_Props_CI.R ("ci.two.dep.props produces the results reported in
+    Newcombe1998"): (e, f, g, h) = (36, 12, 2, 0) -> 0.0569 to 0.3404; (18, 12, 2, 18) -> 0.0562 to 0.3290;
+    (53, 0, 0, 1) -> -0.0729 to 0.0729; (0, 30, 0, 0) -> 0.8395 to 1.0, where the difference is (f - g) / n,
+    so f is our c and g our b. Cavo et al. 2012 from ocbe-uio/contingencytables, tests/testthat/test-ch8.R:
+    Newcombe_square_and_add_CI_paired_2x2 "-0.0621 (95% CI -0.1186 to -0.0046)"."""
+    assert newcombe_interval(*table) == pytest.approx(expected, abs=5e-5)
+
+
+def brute_force_tango(b: int, c: int, n: int, step: float = 5e-4) -> tuple[float, float]:
+    """The differences on a grid whose score statistic stays within +-z, the nuisance loss probability
+    maximised over a grid of its own rather than by Tango's closed-form root."""
+    deltas = np.arange(-1 + step, 1 - step / 2, step)
+    low_p, high_p = np.maximum(0, -deltas), (1 - deltas) / 2
+    p = low_p[:, None] + (high_p - low_p)[:, None] * np.linspace(0, 1, 2001)
+    d = deltas[:, None]
+    log_likelihood = special.xlogy(c, p + d) + special.xlogy(b, p) + special.xlogy(n - b - c, 1 - 2 * p - d)
+    loss = p[np.arange(len(deltas)), log_likelihood.argmax(axis=1)]
+    variance = n * (2 * loss + deltas * (1 - deltas))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(c - b - n * deltas == 0, 0.0, (c - b - n * deltas) / np.sqrt(variance))
+    kept = deltas[np.abs(score) <= Z95]
+    return (-1.0 if kept[0] == deltas[0] else kept[0]), (1.0 if kept[-1] == deltas[-1] else kept[-1])
+
+
+@pytest.mark.parametrize("table", [(59, 16, 6, 80), (10, 0, 0, 5), (1, 1, 7, 12), (0, 2, 0, 1), (40, 9, 3, 2)])
+def test_tango_agrees_with_a_brute_force_scan(table):
+    """An independent route to the same interval: scan the differences, maximise the likelihood numerically."""
+    a, b, c, d = table
+    assert tango_interval(*table) == pytest.approx(brute_force_tango(b, c, a + b + c + d), abs=1e-3)
+
+
+def test_no_discordant_items_give_the_closed_form():
+    """b = c = 0: the restricted loss probability is max(0, -delta), so the score's root is z^2 / (n + z^2)."""
+    for n in (1, 15, 300):
+        half = Z95**2 / (n + Z95**2)
+        assert tango_interval(n, 0, 0, 0) == pytest.approx((-half, half), abs=1e-9)
+        assert tango_interval(0, 0, 0, n) == pytest.approx((-half, half), abs=1e-9)
+
+
+def test_every_small_table_gives_an_interval_within_bounds_around_its_estimate():
+    for n in range(1, 7):
+        for a, b, c in itertools.product(range(n + 1), repeat=3):
+            if a + b + c > n:
+                continue
+            table = (a, b, c, n - a - b - c)
+            estimate = paired_difference(*table)
+            for interval in (tango_interval, newcombe_interval):
+                low, high = interval(*table)
+                assert -1 <= low <= estimate + 1e-12 and estimate - 1e-12 <= high <= 1, (interval, table)
+
+
+def test_counts_are_checked():
+    for table in [(0, 0, 0, 0), (1, -1, 0, 0)]:
+        with pytest.raises(ValueError):
+            tango_interval(*table)
+    with pytest.raises(ValueError):
+        newcombe_interval(5, 1, 1, 5, confidence=1.0)
+
+
+@pytest.mark.parametrize("low, high, higher_is_better, expected", [
+    (-0.01, 0.02, True, "non-inferior"),
+    (-0.04, 0.02, True, "inconclusive"),
+    (-0.03, 0.02, True, "inconclusive"),    # touching -m is not clear of it
+    (-0.09, -0.03, True, "inconclusive"),
+    (-0.09, -0.031, True, "inferior"),
+    (-0.02, 0.029, False, "non-inferior"),  # e.g. perplexity at most 3 % above the baseline's
+    (0.01, 0.05, False, "inconclusive"),
+    (0.031, 0.05, False, "inferior"),
+    (math.nan, math.nan, True, "inconclusive"),
+])
+def test_verdict_rule(low, high, higher_is_better, expected):
+    assert verdict(low, high, margin=0.03, higher_is_better=higher_is_better) == expected
+
+
+def test_verdict_refuses_a_negative_margin_or_a_reversed_interval():
+    with pytest.raises(ValueError):
+        verdict(-0.01, 0.01, margin=-0.02)
+    with pytest.raises(ValueError):
+        verdict(0.01, -0.01, margin=0.02)
+def simulated_verdicts(cells: list[float], interval, repetitions: int, items: int, margin: float, seed: int):
+    """Verdict counts of `repetitions` studies of `items` paired items drawn with cell probabilities (a, b, c, d)."""
+    tables = np.random.default_rng(seed).multinomial(items, cells, size=repetitions)
+    verdicts = [verdict(*interval(*table), margin=margin) for table in tables]
+    return {kind: verdicts.count(kind) / repetitions for kind in ("non-inferior", "inferior", "inconclusive")}
+
+
+@pytest.mark.parametrize("interval", [tango_interval, newcombe_interval])
+def test_verdicts_of_simulated_studies_with_known_truth(interval):
+    """1000 items, baseline accuracy 0.60, margin m = 0.05, 200 studies each (seeded).
+
+    Equal variant (5 % gains, 5 % losses: discordance 10 %): right means "non-inferior", and never
+    "inferior"; required in >= 95 % of studies (expected power: the standard error is 0.010, m is 5 of them,
+    so P(low > -m) ~ 0.999). Worse by 2m (2 % gains, 12 % losses): right means "inferior"; >= 95 % required
+    (se 0.0114, P(high < -m) ~ 0.99), and "non-inferior", the harmful error, at most 2.5 %. At the margin
+    (difference exactly -m, 400 studies): "non-inferior" is the test's type I error, nominally 2.5 %;
+    at most 5 % allowed for simulation noise (sd 0.8 %).
+    """
+    equal = simulated_verdicts([0.55, 0.05, 0.05, 0.35], interval, 200, 1000, 0.05, seed=21)
+    assert equal["non-inferior"] >= 0.95 and equal["inferior"] == 0
+    worse = simulated_verdicts([0.48, 0.12, 0.02, 0.38], interval, 200, 1000, 0.05, seed=22)
+    assert worse["inferior"] >= 0.95 and worse["non-inferior"] <= 0.025
+    boundary = simulated_verdicts([0.515, 0.085, 0.035, 0.365], interval, 400, 1000, 0.05, seed=23)
+    assert boundary["non-inferior"] <= 0.05
