@@ -133,3 +133,25 @@ def verdict(low: float, high: float, margin: float, higher_is_better: bool = Tru
     if high < -margin:
         return "inferior"
     return "inconclusive"
+
+
+def items_to_decide(a: int, b: int, c: int, d: int, margin: float, power: float = 0.8,
+                    alpha: float = 0.025) -> int | None:
+    """Items (in all, not more) for which the non-inferiority score test at one-sided `alpha` reaches `power`
+    if the discordance psi = (b + c) / n and the difference delta = (c - b) / n stay as observed.
+
+    Nam's (1997, Biometrics 53:1422-1430) sample size for the paired score test (Tango's statistic):
+    n = (z_alpha sigma_0 + z_power sigma_1)^2 / (delta + m)^2 with sigma_1^2 = psi - delta^2 and sigma_0^2 =
+    2 p~ - m (1 + m), p~ the restricted loss probability at difference -m; at m = 0 it is Connor's (1987)
+    McNemar formula. None when delta <= -m: more items would only make "inferior" surer.
+    """
+    n = _check_counts(a, b, c, d)
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    delta, psi = (c - b) / n, (b + c) / n
+    if delta <= -margin:
+        return None
+    null_variance = 2 * _restricted_loss_probability(b / n, c / n, 1.0, -margin) - margin * (1 + margin)
+    spread = (stats.norm.ppf(1 - alpha) * math.sqrt(max(null_variance, 0.0))
+              + stats.norm.ppf(power) * math.sqrt(max(psi - delta**2, 0.0)))
+    return math.ceil((spread / (delta + margin)) ** 2)
