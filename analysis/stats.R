@@ -6,19 +6,21 @@
 #   family          the set of tests one Holm correction runs over: "<test>|<metric>" (all models and groups),
 #                   and for Dunn's post-hoc tests "<test>|<metric>|<model>|<group>" (the pairs after one
 #                   Kruskal-Wallis test)
-#   test            shapiro_wilk | kruskal_wallis | dunn | cliffs_delta | mcnemar_exact | spearman
+#   test            shapiro_wilk | kruskal_wallis | dunn | cliffs_delta | mcnemar_exact | spearman | kendall
 #   metric          the run-table column tested; "correct" is per-item correctness; "x~y" for correlations
-#   model, group    the model; the group is a task name (evaluate runs) or "bs<N>" (benchmark batch size)
+#   model, group    the model; the group is a task name (evaluate runs), "bs<N>" (benchmark batch size) or
+#                   "variants" (Kendall: the model's variants ranked by the two measures in `metric`)
 #   method, versus  the method tested and what it is compared with: the baseline, another method, or
 #                   "all" (omnibus test across methods); Shapiro-Wilk tests one method's sample (versus empty)
 #   statistic, statistic_name   the test statistic: W (Shapiro-Wilk), H (Kruskal-Wallis chi-squared),
 #                   z (Dunn: positive when `method`'s ranks are higher than `versus`', the sign of Cliff's delta;
-#                   rstatix reports the opposite sign), S (Spearman); McNemar's is given by its discordant counts
+#                   rstatix reports the opposite sign), S (Spearman), T or z (Kendall); McNemar's is given by its
+#                   discordant counts
 #   direction       what a positive statistic or effect means, on the rows where the sign matters
 #   p_value, p_holm p-value, and Holm-adjusted within `family`
 #   effect, effect_name, effect_ci_low, effect_ci_high   effect size with its 95% confidence interval:
-#                   Cliff's delta (method vs versus), accuracy difference (McNemar), Spearman's rho
-#   n               observations in the test (items for McNemar, variants for Spearman)
+#                   Cliff's delta (method vs versus), accuracy difference (McNemar), Spearman's rho, Kendall's tau
+#   n               observations in the test (items for McNemar, variants for Spearman and Kendall)
 #   n_baseline_only, n_method_only   McNemar's discordant pairs: items only the baseline got right (b),
 #                   items only the method got right (c); p_value = binom.test(b, b + c, 0.5)$p.value
 #   n_unverified    McNemar: pairs whose content could not be checked to be the same item (no doc_hash on
@@ -50,7 +52,12 @@ TEST_DESCRIPTIONS <- c(
     "rank-based."),
   spearman = paste(
     "Spearman's rank correlation between a task's evaluation energy and its quality across the methods of one",
-    "model.")
+    "model."),
+  kendall = paste(
+    "Agreement of the quality measures: Kendall's tau between the rankings of one model's variants by two",
+    "measures (token perplexity, KLD, each task's headline value; each oriented so higher is better), with its",
+    "95 % interval (Fisher's z, variance 0.437 / (n - 4)). A low or negative tau: the measures disagree on",
+    "which variants are better, so one of them alone would mislead.")
 )
 
 # One output row; columns a test does not fill stay NA.
@@ -212,6 +219,53 @@ spearman_energy_quality <- function(runs) {
   rows
 }
 
+# Kendall's tau between the rankings of one model's variants by two quality measures: token perplexity, KLD
+# and each task's headline value (means over repetitions), each oriented so that higher is better (perplexity and
+# KLD negated), so a positive tau says the two measures agree on which variants are better. Its 95 % interval:
+# Fisher's z of tau with Fieller, Hartley and Pearson's (1957) variance 0.437 / (n - 4) (n >= 5 variants).
+QUALITY_MEASURES <- list(perplexity_token = -1, kld_mean = -1)
+
+kendall_agreement <- function(runs) {
+  ev <- runs[runs$kind == "evaluate" & runs$status == "ok", ]
+  rows <- list()
+  for (model in unique(ev$model)) {
+    of_model <- ev[ev$model == model, ]
+    measures <- list()
+    for (task in unique(of_model$task)) {
+      of_task <- of_model[of_model$task == task, ]
+      primary <- of_task$primary[!is.na(of_task$primary)][1]
+      names <- unique(c(if (!is.na(primary)) primary, names(QUALITY_MEASURES)))
+      for (name in names) {
+        values <- of_task[[name]]
+        if (all(is.na(values))) next
+        sign <- if (name %in% names(QUALITY_MEASURES)) QUALITY_MEASURES[[name]] else
+          if (name %in% c("perplexity_word", "perplexity_byte", "bits_per_byte")) -1 else 1
+        means <- tapply(values, of_task$method, mean, na.rm = TRUE)
+        measures[[paste0(task, ":", name)]] <- sign * means[!is.na(means)]
+      }
+    }
+    labels <- names(measures)
+    for (i in seq_along(labels)) for (j in seq_along(labels)) {
+      if (j <= i) next
+      methods <- intersect(names(measures[[i]]), names(measures[[j]]))
+      x <- measures[[i]][methods]; y <- measures[[j]][methods]
+      n <- length(methods)
+      if (n < 5 || is_constant(x) || is_constant(y)) next
+      ct <- suppressWarnings(cor.test(x, y, method = "kendall", exact = !anyDuplicated(x) && !anyDuplicated(y)))
+      tau <- unname(ct$estimate)
+      half <- qnorm(0.975) * sqrt(0.437 / (n - 4))
+      z <- atanh(max(min(tau, 0.999999), -0.999999))
+      rows[[length(rows) + 1]] <- test_row(
+        test = "kendall", metric = paste0(labels[i], "~", labels[j]), model = model, group = "variants",
+        method = "all", versus = "all", statistic = unname(ct$statistic),
+        statistic_name = names(ct$statistic), direction = "positive tau: the two measures rank the variants alike",
+        p_value = ct$p.value, effect = tau, effect_name = "kendall_tau", effect_ci_low = tanh(z - half),
+        effect_ci_high = tanh(z + half), n = n)
+    }
+  }
+  rows
+}
+
 # The family a test belongs to for Holm's correction (see the header).
 family_of <- function(result) {
   family <- paste(result$test, result$metric, sep = "|")
@@ -224,7 +278,7 @@ qb_stats <- function(runs_csv, items_csv, baseline, out_csv) {
   runs <- read_run_table(runs_csv)
   items <- read_item_table(items_csv)
   rows <- c(if (nrow(items) > 0) mcnemar_vs_baseline(items, baseline), repetition_tests(runs, baseline),
-            spearman_energy_quality(runs))
+            spearman_energy_quality(runs), kendall_agreement(runs))
   if (length(rows) == 0) {
     result <- as.data.frame(setNames(replicate(length(COLUMNS), logical(0), simplify = FALSE), COLUMNS))
   } else {

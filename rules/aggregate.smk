@@ -9,8 +9,10 @@ rule aggregate:
         runs=update(layout.RUNS_CSV),
         parquet=update(layout.RUNS_PARQUET),
         item_table=update(layout.ITEMS_CSV),
+        windows=update(layout.WINDOWS_CSV),
     params:
         skipped=[records.skipped(*run) for run in STUDY.skipped_runs()],
+        cost=STUDY.settings.cost,  # prices: changing one re-derives the cost columns, nothing measured
     conda:
         "../envs/quantbench.yaml"
     log:

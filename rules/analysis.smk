@@ -29,3 +29,23 @@ rule figures:
         f"{layout.LOGS}/figures.log",
     script:
         "../workflow/scripts/figures.py"
+
+
+rule decide:
+    # Non-inferiority verdicts at the config's margins (quantbench.verdicts): analysis, so changing a margin
+    # reruns this and the report, nothing measured.
+    input:
+        runs=layout.RUNS_CSV,
+        item_table=layout.ITEMS_CSV,
+        windows=layout.WINDOWS_CSV,
+    output:
+        verdicts=layout.VERDICTS_CSV,
+    params:
+        baseline=BASELINE,
+        margins=STUDY.settings.margins,
+    conda:
+        "../envs/quantbench.yaml"
+    log:
+        f"{layout.LOGS}/decide.log",
+    script:
+        "../workflow/scripts/decide.py"

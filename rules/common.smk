@@ -94,7 +94,7 @@ def figure_files():
 
 
 def final_outputs():
-    return [layout.RUNS_CSV, layout.STATS_CSV, *figure_files(), layout.REPORT]
+    return [layout.RUNS_CSV, layout.STATS_CSV, layout.VERDICTS_CSV, *figure_files(), layout.REPORT]
 
 
 def print_outputs():
@@ -112,6 +112,7 @@ def print_outputs():
     for label, path in [
         ("run table", layout.RUNS_CSV),
         ("statistics", layout.STATS_CSV),
+        ("verdicts", layout.VERDICTS_CSV),
         ("figures", os.path.dirname(layout.FIGURE)),
         ("report", layout.REPORT),
         ("job logs", layout.LOGS),

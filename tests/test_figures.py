@@ -4,10 +4,12 @@ the report captions each one and shows the statistics and the environment."""
 from html import escape as html_escape
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from synthetic_runs import failed_study, study
+from test_verdicts import MARGINS
 
-from quantbench import rbridge, report
+from quantbench import rbridge, report, verdicts
 from quantbench.figures import CAPTIONS
 
 pytest.importorskip("rpy2")
@@ -103,9 +105,14 @@ def test_report_captions_figures_and_shows_statistics_and_environment(two_models
                   folder / "stats.csv")
     pngs = [p for p in outputs if p.suffix == ".png"]
     descriptions = rbridge.test_descriptions(REPO / "analysis" / "stats.R")
-    report.render(folder / "runs.csv", folder / "stats.csv", pngs, [], folder / "report.html", rbridge.versions(),
+    verdicts.verdicts(pd.read_csv(folder / "runs.csv"), pd.DataFrame(), pd.DataFrame(), "fp32",
+                      MARGINS).to_csv(folder / "verdicts.csv", index=False)
+    report.render(folder / "runs.csv", folder / "stats.csv", folder / "verdicts.csv", pngs, [], folder / "report.html",
+                  rbridge.versions(),
                   descriptions)
     html = (folder / "report.html").read_text()
+    assert html.index("<h2>Verdicts</h2>") < html.index("<h2>Quality")  # the report opens with the decisions
+    assert "energy per token bs4</th>" in html and "non-inferior: -21.7 % [-24, -19.4], margin 5" in html
     assert html.count("data:image/png;base64") == len(CAPTIONS)
     for caption in CAPTIONS.values():
         assert html_escape(caption) in html

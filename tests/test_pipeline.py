@@ -3,6 +3,7 @@
 import time
 
 import pandas as pd
+import pytest
 import yaml
 
 from workflow_runner import planned_jobs, snakemake
@@ -52,6 +53,24 @@ def test_statistics_figures_and_report_exist(study):
     html = (workdir / "results/report.html").read_text()
     assert "quanto-int8" in html and "data:image/png;base64" in html
     assert "results/report.html" in first.stdout + first.stderr  # the run says where its outputs are
+
+
+def test_every_variant_gets_a_verdict_on_each_measure(study):
+    """Accuracy from the items, token perplexity and KLD from the text's windows (aligned with the baseline's),
+    decode speed and energy per token from the repetitions: three variants x (1 + 2 + 2 x 2 batch sizes)."""
+    workdir, _ = study
+    windows = pd.read_csv(workdir / "results/tables/windows.csv")
+    runs = pd.read_csv(workdir / "results/tables/runs.csv").set_index("run_id")
+    for run_id, of_run in windows.groupby("run_id"):
+        assert of_run.tokens.sum() == runs.loc[run_id, "tokens_scored"]
+        assert of_run.nll.sum() == pytest.approx(runs.loc[run_id, "nll_sum"])
+        assert of_run.kld.sum() / of_run.tokens.sum() == pytest.approx(runs.loc[run_id, "kld_mean"], abs=1e-9)
+    verdicts = pd.read_csv(workdir / "results/analysis/verdicts.csv")
+    assert len(verdicts) == 3 * (1 + 2 + 2 * 2) and set(verdicts.versus) == {"fp32"}
+    assert set(verdicts.verdict) <= {"non-inferior", "inferior", "inconclusive"}
+    assert set(verdicts.metric) == {"accuracy", "perplexity_token", "kld_mean", "decode_tokens_per_s",
+                                    "energy_per_token_j"}
+    assert "<h2>Verdicts</h2>" in (workdir / "results/report.html").read_text()
 
 
 def test_second_run_does_nothing(study):

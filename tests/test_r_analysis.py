@@ -144,3 +144,26 @@ def test_no_successful_runs_give_an_empty_table_with_every_column(run_stats):
 
     stats = run_stats(failed_study())
     assert stats.empty and "n_baseline_only" in stats.columns and "family" in stats.columns
+
+
+def test_kendall_agreement_of_the_quality_measures_against_scipy(run_stats):
+    """Six variants ranked by a task's accuracy and by token perplexity (negated: lower is better): one swapped
+    pair gives tau = 1 - 2/15; tau and its exact p as scipy computes them, the interval from Fisher's z with
+    variance 0.437 / (n - 4)."""
+    from scipy.stats import kendalltau
+
+    accuracy = {"fp32": 0.70, "a": 0.68, "b": 0.66, "c": 0.64, "d": 0.62, "e": 0.60}
+    perplexity = {"fp32": 18.0, "a": 18.5, "b": 19.0, "c": 19.5, "d": 21.0, "e": 20.0}  # d and e swapped
+    rows = [{"run_id": f"m/{m}/{task}/1", "kind": "evaluate", "status": "ok", "model": "m", "method": m, "task": task,
+             "rep": 1, "primary": primary, primary: value}
+            for task, primary, values in (("t", "accuracy", accuracy), ("ppl", "perplexity_token", perplexity))
+            for m, value in values.items()]
+    stats = run_stats(pd.DataFrame(rows))
+    row = stats[stats.test == "kendall"].iloc[0]
+    assert {row.metric, "~".join(reversed(row.metric.split("~")))} & {"t:accuracy~ppl:perplexity_token"}
+    expected = kendalltau(list(accuracy.values()), [-v for v in perplexity.values()])
+    assert row.effect == pytest.approx(1 - 2 / 15) == pytest.approx(expected.statistic) and row.n == 6
+    assert row.p_value == pytest.approx(expected.pvalue, rel=1e-6)
+    half = 1.959964 * math.sqrt(0.437 / 2)
+    assert (row.effect_ci_low, row.effect_ci_high) == pytest.approx(
+        (math.tanh(math.atanh(row.effect) - half), math.tanh(math.atanh(row.effect) + half)), rel=1e-5)

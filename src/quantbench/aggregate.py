@@ -28,12 +28,13 @@ def rows(artifacts: Iterable[Path], record_files: Iterable[Path], skipped: Itera
     return out
 
 
-def item_rows(item_logs: Iterable[Path]) -> list[dict]:
-    """Scored choices of every item log; generated text stays in the log."""
+def item_rows(item_logs: Iterable[Path], key: str = "correct") -> list[dict]:
+    """The items of every item log that carry `key`: scored choices ("correct"), or a perplexity text's windows
+    ("window"); generated text stays in the log."""
     items = []
     for path in item_logs:
         logged = (json.loads(line) for line in Path(path).read_text().splitlines() if line)
-        items.extend(item for item in logged if "correct" in item)
+        items.extend(item for item in logged if key in item)
     return items
 
 
@@ -53,3 +54,8 @@ def write(runs: pd.DataFrame, items: pd.DataFrame, runs_csv: Path, runs_parquet:
     with atomic.atomic_path(runs_parquet) as tmp:
         runs.to_parquet(tmp, index=False)
     atomic.write_text(items_csv, items.to_csv(index=False))
+
+
+def write_windows(window_items: list[dict], windows_csv: Path) -> None:
+    """One row per scored window of a perplexity text (runtable.WINDOW_COLUMNS)."""
+    atomic.write_text(windows_csv, pd.DataFrame(window_items).reindex(columns=runtable.WINDOW_NAMES).to_csv(index=False))

@@ -96,12 +96,12 @@ def _typed_settings(settings: dict[str, Any]) -> Settings:
     return Settings(settings["device"], settings["on_error"], settings["on_unsupported"], settings["baseline"],
                     settings.get("threads"), settings["energy"]["country_iso_code"],
                     BenchmarkSettings(**{**bench, "batch_sizes": tuple(bench["batch_sizes"])}),
-                    dict(settings["repetitions"]))
+                    dict(settings["repetitions"]), dict(settings["margins"]), dict(settings.get("cost", {})))
 
 
 def _settings(raw: dict[str, Any], props: dict[str, Any]) -> dict[str, Any]:
     settings = fill_defaults(props, raw)
-    for section in ("benchmark", "repetitions", "energy"):
+    for section in ("benchmark", "repetitions", "energy", "margins"):
         settings[section] = fill_defaults(props[section]["properties"], raw.get(section, {}))
     return settings
 

@@ -91,6 +91,8 @@ class Settings:
     country: str  # ISO 3166-1 alpha-3, for CO2
     benchmark: BenchmarkSettings
     repetitions: dict[str, int]  # run kind -> repetitions
+    margins: dict[str, float]  # non-inferiority margin per compared measure (quantbench.verdicts)
+    cost: dict[str, float]  # prices (quantbench.cost); empty: no cost columns
 
 
 # A run's fields that do not change what it measures: left out of the rule's params, so that changing them

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import atomic, runtable
+from . import atomic, runtable, verdicts
 from .figures import CAPTIONS
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
@@ -157,7 +157,49 @@ def glossary(runs: pd.DataFrame) -> list[str]:
             f"<div class=wide><table><tr><th>column</th><th>unit</th><th>meaning</th></tr>{rows}</table></div>"]
 
 
-def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Path], out: Path,
+VERDICT_COLOURS = {"non-inferior": "#e6f4ea", "inferior": "#fce8e6", "inconclusive": "#fff8e1"}
+COMPARED = {"accuracy": "{task}", "perplexity_token": "{task}: token perplexity", "kld_mean": "{task}: KLD",
+            "decode_tokens_per_s": "decode speed bs{batch}", "energy_per_token_j": "energy per token bs{batch}"}
+
+
+def verdict_section(table: pd.DataFrame) -> list[str]:
+    """The decisions first: per model, a method x measure table of verdicts in words a reviewer can quote."""
+    parts = ["<h2>Verdicts</h2><p class=note>Each method against its model's baseline at the margins the study "
+             "declares (config <code>margins:</code>): <b>non-inferior</b> when the whole 95 % interval of the "
+             "difference lies on the better side of the margin (a one-sided test at 2.5 %), <b>inferior</b> when it "
+             "lies wholly beyond it, <b>inconclusive</b> otherwise, with the items that would decide an accuracy "
+             "verdict at 80 % power. Accuracy: Tango's score interval of the paired difference on the same items "
+             "(points); token perplexity (%) and KLD (nats): a block bootstrap over the text's windows; decode "
+             "speed and energy per token (%): Fieller's interval over the benchmark's repetitions. Energy measured "
+             "by an estimate (codecarbon) decides nothing the hardware would; see the energy section.</p>"]
+    if table.empty:
+        return parts + ["<p>No verdict: the study has no baseline to compare with, or too few repetitions.</p>"]
+    for model, rows in table.groupby("model", sort=False):
+        rows = rows.assign(heading=[_compared(r) for r in rows.itertuples()])
+        grid = {method: dict(zip(of_method.heading, of_method.itertuples())) for method, of_method in
+                rows.groupby("method", sort=False)}
+        headings = list(dict.fromkeys(rows.heading))
+        body = "".join(f"<tr><th>{html.escape(method)}</th>" + "".join(_verdict_cell(by.get(h)) for h in headings)
+                       + "</tr>" for method, by in grid.items())
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in headings)
+        parts += [f"<h3>{html.escape(str(model))} (against {html.escape(str(rows.versus.iloc[0]))})</h3>",
+                  f"<div class=wide><table><tr><th>method</th>{head}</tr>{body}</table></div>"]
+    return parts
+
+
+def _compared(row) -> str:
+    batch = "" if pd.isna(row.batch_size) else int(row.batch_size)
+    return COMPARED[row.metric].format(task=row.task, batch=batch)
+
+
+def _verdict_cell(row) -> str:
+    if row is None:
+        return "<td></td>"
+    words = html.escape(verdicts.in_words(row))
+    return f"<td style='background:{VERDICT_COLOURS.get(row.verdict, '')};text-align:left'>{words}</td>"
+
+
+def render(runs_csv: Path, stats_csv: Path, verdicts_csv: Path, pngs: list[Path], manifests: list[Path], out: Path,
            r_versions: dict[str, str], test_descriptions: dict[str, str]) -> None:
     runs = read_runs(runs_csv)
     stats = pd.read_csv(stats_csv)
@@ -170,6 +212,7 @@ def render(runs_csv: Path, stats_csv: Path, pngs: list[Path], manifests: list[Pa
         "Energy figures name the method that measured them: <code>codecarbon_estimate</code> is an estimate "
         "(no hardware counter was readable), <code>zeus_nvml</code>/<code>zeus_rapl</code> are counters.</p>",
         *[f"<p class=note>{html.escape(n)}</p>" for n in notes if n],
+        *verdict_section(pd.read_csv(verdicts_csv)),
         "<h2>Quality, size and quantization cost</h2><p class=note>each task's headline value: accuracy for "
         "choice tasks, token-level perplexity (sliding window) or lm-eval's word perplexity for text tasks, the "
         "answers' perplexity under the baseline for generation</p>", table_html(quality_table(runs)),

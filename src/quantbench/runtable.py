@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import benchmark
+from . import benchmark, cost
 from .columns import ALL, B, E, Q, Column
 from .measures import MEASURES
 from .tasks import TASK_TYPES
@@ -98,7 +98,7 @@ def collect(*producers: tuple[Column, ...]) -> list[Column]:
 
 
 COLUMNS: list[Column] = collect(COMMON, *(t.columns for t in TASK_TYPES.values()), benchmark.COLUMNS,
-                                *(m.columns for m in MEASURES))
+                                *(m.columns for m in MEASURES), cost.COLUMNS)
 BY_NAME = {c.name: c for c in COLUMNS}
 NAMES = [c.name for c in COLUMNS]
 
@@ -116,6 +116,16 @@ ITEM_COLUMNS: list[Column] = [
     Column("rep", "int", "", (E,), "identifier", "repetition"),
 ]
 ITEM_NAMES = [c.name for c in ITEM_COLUMNS]
+
+# windows.csv: one row per scored window of a perplexity text, for the verdicts' block bootstrap
+WINDOW_COLUMNS: list[Column] = [
+    Column("run_id", "str", "", (E,), "identifier", "the evaluate run the window belongs to"),
+    Column("window", "int", "", (E,), "identifier", "the window's place in the text, from 0"),
+    Column("tokens", "int", "token", (E,), "quality", "tokens the window scored (each token is scored once)"),
+    Column("nll", "float", "nat", (E,), "quality", "their summed negative log-likelihood"),
+    Column("kld", "float", "nat", (E,), "quality", "their summed KL divergence from the baseline's distributions"),
+]
+WINDOW_NAMES = [c.name for c in WINDOW_COLUMNS]
 
 
 class UndeclaredColumn(KeyError):
@@ -146,6 +156,10 @@ def readme() -> str:
         "## tables/items.csv: one row per scored item of a choice task",
         "",
         *_table(ITEM_COLUMNS),
+        "",
+        "## tables/windows.csv: one row per scored window of a perplexity text",
+        "",
+        *_table(WINDOW_COLUMNS),
     ]
     return "\n".join(lines) + "\n"
 

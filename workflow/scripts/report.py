@@ -5,6 +5,6 @@ from quantbench import joblog, rbridge, report
 
 joblog.setup(snakemake.log[0])
 i = snakemake.input
-report.render(Path(i.runs), Path(i.stats), [Path(p) for p in i.pngs],
+report.render(Path(i.runs), Path(i.stats), Path(i.verdicts), [Path(p) for p in i.pngs],
               [Path(m) / "manifest.json" for m in i.models], Path(snakemake.output.html),
               rbridge.versions(), rbridge.test_descriptions(Path(i.stats_script)))

@@ -100,8 +100,9 @@ class Perplexity(TaskType):
             from safetensors.torch import load_file
 
             reference = load_file(inputs.prepared / REFERENCE)
-        return Scores(token_perplexity(runtime, text_ids(runtime.tokenizer, task), task["context"], task["stride"],
-                                       reference, window_bos(runtime.tokenizer, task)), "perplexity_token")
+        metrics, windows = window_scores(runtime, text_ids(runtime.tokenizer, task), task["context"], task["stride"],
+                                         reference, window_bos(runtime.tokenizer, task))
+        return Scores(metrics, "perplexity_token", items=windows)
 
 
 def text_ids(tokenizer, task: dict[str, Any]) -> list[int]:
@@ -152,11 +153,20 @@ def scored_logprobs(runtime, ids: list[int], context: int, stride: int,
 def token_perplexity(runtime, ids: list[int], context: int, stride: int,
                      reference: dict[str, torch.Tensor] | None = None, bos: int | None = None) -> dict[str, Any]:
     """Perplexity of `ids`, and with the baseline's `reference` the KL divergence from it per token."""
+    return window_scores(runtime, ids, context, stride, reference, bos)[0]
+
+
+def window_scores(runtime, ids: list[int], context: int, stride: int, reference: dict[str, torch.Tensor] | None = None,
+                  bos: int | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """token_perplexity's metrics, and one item per window (its scored tokens, their summed negative
+    log-likelihood and, with a reference, summed KL divergence): what a verdict's block bootstrap resamples."""
     import torch
 
-    nll, scored, kld, same_top = 0.0, 0, [], []
+    nll, scored, kld, same_top, windows = 0.0, 0, [], [], []
     for logprobs, targets in scored_logprobs(runtime, ids, context, stride, bos):
-        nll -= logprobs.gather(1, targets.unsqueeze(1)).sum().item()
+        window_nll = -logprobs.gather(1, targets.unsqueeze(1)).sum().item()
+        nll += window_nll
+        windows.append({"window": len(windows), "tokens": len(targets), "nll": window_nll})
         if reference is not None:
             part = {name: values[scored:scored + len(targets)].to(logprobs.device) for name, values in reference.items()}
             if not torch.equal(part["targets"].long(), targets):
@@ -164,6 +174,7 @@ def token_perplexity(runtime, ids: list[int], context: int, stride: int,
                                 "tokenizer?): the distributions cannot be compared; rerun rule prepare_task")
             kld.append(kl_divergence(part, logprobs))
             same_top.append(logprobs.argmax(-1) == part["top_indices"][:, 0])
+            windows[-1]["kld"] = float(kld[-1].sum())
         scored += len(targets)
     metrics = {"perplexity_token": math.exp(nll / scored), "nll_sum": nll, "tokens_scored": scored,
                "context": context, "stride": stride}
@@ -172,7 +183,7 @@ def token_perplexity(runtime, ids: list[int], context: int, stride: int,
             raise DataError(f"the baseline's reference holds {len(reference['targets'])} tokens, this run scored "
                             f"{scored}; rerun rule prepare_task")
         metrics.update(divergence_summary(torch.cat(kld), torch.cat(same_top)))
-    return metrics
+    return metrics, windows
 
 
 def kl_divergence(reference: dict[str, torch.Tensor], logprobs: torch.Tensor) -> torch.Tensor:
