@@ -44,26 +44,30 @@ TYPES = {"F32": ({"F32"}, (0.0, 1.5e-3)), "F16": ({"F16"}, (0.0, 3e-3)), "BF16":
          "Q4_K_M": ({"Q4_K", "Q6_K"}, (0.06, 0.4)), "Q4_0": ({"Q4_0"}, (0.06, 0.45))}
 
 
-@pytest.fixture(scope="module")
-def smol_tiny(tmp_path_factory) -> Path:
-    """A 2-layer Llama with SmolLM2's tokenizer, fetched as the pipeline does; 256 wide, so that the
-    K-quants' 256-weight blocks fit every row and llama.cpp stores the types asked for."""
+def smol_model(tmp_path_factory, name: str, hidden: int, intermediate: int) -> Path:
+    """A 2-layer Llama with SmolLM2's tokenizer, `hidden` wide, fetched as the pipeline does."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     from quantbench.sources import package_file
 
     gguf = package_file(SMOLLM2)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    folder = tmp_path_factory.mktemp("smol-tiny") / "model"
+    folder = tmp_path_factory.mktemp(name) / "model"
     tok.save_pretrained(folder)
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=intermediate, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
     LlamaForCausalLM(config).save_pretrained(folder)
-    out = tmp_path_factory.mktemp("fetched") / "smol-tiny"
+    out = tmp_path_factory.mktemp("fetched") / name
     run_jobs.fetch_model(f"path:{folder}", out)
     return out
+
+
+@pytest.fixture(scope="module")
+def smol_tiny(tmp_path_factory) -> Path:
+    """256 wide, so that the K-quants' 256-weight blocks fit every row and llama.cpp stores the types asked for."""
+    return smol_model(tmp_path_factory, "smol-tiny", 256, 512)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +117,78 @@ def test_gguf_quantize_reload_in_fresh_process(kind, gguf_artifacts, hf_model, t
     low, high = TYPES[kind][1]
     error = ((logits - reference).norm() / reference.norm()).item()
     assert low <= error <= high, f"{kind}: relative logit error {error:.2e} outside [{low}, {high}]"
+
+
+# ggml's block types: (bytes, weights) per block, from their definitions: Q8_0 an fp16 scale and 32 int8; Q5_0 an
+# fp16 scale, 32 high bits and 32 nibbles; Q4_0 an fp16 scale and 32 nibbles; Q6_K 256 6-bit values (128 + 64
+# bytes), 16 int8 scales and an fp16 scale; Q5_K and Q4_K 256 5- and 4-bit values, 12 bytes of 6-bit scales and
+# mins, an fp16 scale and min
+GGML_BLOCKS = {"F32": (4, 1), "F16": (2, 1), "BF16": (2, 1), "Q8_0": (34, 32), "Q5_0": (22, 32), "Q4_0": (18, 32),
+               "Q6_K": (210, 256), "Q5_K": (176, 256), "Q4_K": (144, 256)}
+
+
+def type_mix(artifact: Path, prefix: str = "") -> dict[str, int]:
+    """Weights per stored type over the file's tensors of 2+ dimensions (the embedding included) whose names
+    start with `prefix`."""
+    from gguf import GGUFReader
+
+    mix: dict[str, int] = {}
+    for t in GGUFReader(artifact / MODEL_FILE).tensors:
+        if len(t.shape) >= 2 and t.name.startswith(prefix):
+            mix[t.tensor_type.name] = mix.get(t.tensor_type.name, 0) + int(t.n_elements)
+    return mix
+
+
+def expected_bits(mix: dict[str, int]) -> tuple[float, float]:
+    """(effective bits, quantized share) of a type mix, from the types' block definitions."""
+    quantized = {kind: n for kind, n in mix.items() if kind not in ("F32", "F16", "BF16")}
+    counted = quantized or mix  # a float file: the bits its matrices are stored in
+    bits = sum(8 * n * GGML_BLOCKS[kind][0] / GGML_BLOCKS[kind][1] for kind, n in counted.items())
+    return bits / sum(counted.values()), sum(quantized.values()) / sum(mix.values())
+
+
+FLOAT_BITS = {"F32": 32, "F16": 16, "BF16": 16}
+
+
+@pytest.mark.parametrize("kind", list(TYPES))
+def test_effective_bits_follow_the_types_llama_cpp_stored(kind, gguf_artifacts):
+    artifact = gguf_artifacts[kind]
+    metrics = artifacts.read_info(artifact)["metrics"]
+    bits, share = expected_bits(type_mix(artifact))
+    assert metrics["effective_bits"] == pytest.approx(bits, rel=1e-12)
+    assert metrics["quantized_share"] == pytest.approx(share, rel=1e-12)
+    if kind in FLOAT_BITS:
+        assert (metrics["effective_bits"], metrics["quantized_share"]) == (FLOAT_BITS[kind], 0)
+    else:  # llama.cpp quantizes every matrix, the embedding too
+        assert metrics["quantized_share"] == 1.0
+    if kind == "Q8_0":  # blocks of 32 weights in 34 bytes
+        assert metrics["effective_bits"] == 8.5
+    if kind == "Q4_K_M":
+        # 256 wide: the layers mix Q4_K (4.5 bits) with some Q6_K (6.5625), between 4.5 and 5 bits; the tied
+        # embedding, to llama.cpp the output layer, is Q6_K and most of a tiny model's weights (49152 x 256)
+        layers = expected_bits(type_mix(artifact, "blk."))[0]
+        assert 4.5 < layers < 5 and type_mix(artifact, "token_embd.").keys() == {"Q6_K"}
+        assert layers < metrics["effective_bits"] < 6.5625
+
+
+@pytest.fixture(scope="module")
+def narrow_q4_k_m(tmp_path_factory) -> Path:
+    """Q4_K_M of a model 64 wide, as SmolLM2's 576 not a multiple of the K-quants' 256-weight blocks."""
+    model = smol_model(tmp_path_factory, "smol-narrow", 64, 128)
+    return quantize(model, tmp_path_factory.mktemp("gguf-narrow") / "Q4_K_M", "Q4_K_M")
+
+
+def test_q4_k_m_of_rows_not_256_wide_falls_back_to_more_bits(narrow_q4_k_m):
+    """llama.cpp stores a K-quant tensor whose rows do not fit its blocks in a legacy type of more bits: Q4_K as
+    Q5_0 (5.5 bits), Q6_K as Q8_0 (8.5); the run table says so where `bits` says 4."""
+    info = artifacts.read_info(narrow_q4_k_m)
+    mix = type_mix(narrow_q4_k_m)
+    assert set(mix) == {"Q5_0", "Q8_0"} and stored_types(narrow_q4_k_m) <= {"Q5_0", "Q8_0"}
+    bits, share = expected_bits(mix)
+    assert info["bits"] == 4 and info["metrics"]["effective_bits"] == pytest.approx(bits, rel=1e-12)
+    assert 5.5 < info["metrics"]["effective_bits"] < 8.5
+    assert info["metrics"]["quantized_share"] == share == 1.0
+    assert set(info["details"]["tensor_types"]) == {"F32", "Q5_0", "Q8_0"}  # the norms stay F32
 
 
 def test_sizes_on_disk_follow_the_type(gguf_artifacts):

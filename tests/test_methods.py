@@ -69,6 +69,81 @@ SAVED_QUANT_CONFIG = {
 }
 INPUT_IDS = [[5, 17, 42, 99, 123, 200, 256, 301, 7, 64, 480, 33]]
 
+
+def quant_state_bytes(artifact: Path, module: str, out: int, inputs: int) -> int:
+    """bitsandbytes' QuantState of one 4-bit module, stored as its JSON in a uint8 tensor: the JSON's length,
+    once checked to describe this module (its length varies with the shape and double quantization's offset)."""
+    with safe_open(artifact / "model.safetensors", "pt") as f:
+        name = next(k for k in f.keys() if k.startswith(f"{module}.weight.quant_state.bitsandbytes__"))
+        state = bytes(f.get_tensor(name).tolist())
+    assert json.loads(state)["shape"] == [out, inputs] and json.loads(state)["blocksize"] == 64
+    return len(state)
+
+
+def _bnb_4bit(artifact, module, o, i):
+    """packed 4-bit codes; an fp32 absmax per block of 64; the 16-entry fp32 code table; the QuantState JSON"""
+    return 4 * o * i + 32 * o * i / 64 + 16 * 32 + 8 * quant_state_bytes(artifact, module, o, i)
+
+
+def _bnb_4bit_nested(artifact, module, o, i):
+    """double quantization: the absmax of each block of 64 as uint8, with an fp32 absmax per 256 of them and
+    their own 256-entry fp32 code table"""
+    blocks = o * i // 64
+    return (4 * o * i + 8 * blocks + 32 * -(-blocks // 256) + 256 * 32 + 16 * 32
+            + 8 * quant_state_bytes(artifact, module, o, i))
+
+
+def _gptq(bits):
+    """int32 words of packed codes; per group of 32 input columns and output column an fp16 scale and a packed
+    zero of `bits` bits; an int32 group index per input column (g_idx)"""
+    return lambda artifact, module, o, i: bits * o * i + (16 + bits) * o * i / 32 + 32 * i
+
+
+# method -> the bits one quantized linear module (o outputs x i inputs) stores, by its format's definition;
+# the model's fp32 weights make every float scale fp32 unless a format says otherwise
+STORED_BITS = {
+    "bnb-int8": lambda a, m, o, i: 8 * o * i + 32 * o + 8,  # int8 weight, an fp32 scale per row (SCB), its layout flag
+    "bnb-nf4": _bnb_4bit, "bnb-fp4": _bnb_4bit, "bnb-fp4-dq": _bnb_4bit_nested,
+    # int8 weight, an fp32 scale per row, the fp32 input and output scales
+    "quanto-int8": lambda a, m, o, i: 8 * o * i + 32 * o + 2 * 32,
+    # packed int4, an fp32 scale and shift per group of 128 (one per row where the row is shorter), the two scales
+    "quanto-int4": lambda a, m, o, i: 4 * o * i + 2 * 32 * o * max(1, i // 128) + 2 * 32,
+    "gptq-int4": _gptq(4), "gptq-int4-act-order": _gptq(4), "gptq-int8": _gptq(8), "autoround-int4": _gptq(4),
+    # packed codes, an fp32 scale and zero per group of 32 (hqq's compute_dtype)
+    "hqq-int4": lambda a, m, o, i: 4 * o * i + 2 * 32 * o * i / 32,
+    "hqq-int8": lambda a, m, o, i: 8 * o * i + 2 * 32 * o * i / 32,
+    # int8 weight, an fp32 scale and an int8 zero point per row; float8 e4m3 weight, an fp32 scale per row
+    "torchao-int8": lambda a, m, o, i: 8 * o * i + (32 + 8) * o,
+    "torchao-w8a8": lambda a, m, o, i: 8 * o * i + (32 + 8) * o,
+    "torchao-fp8": lambda a, m, o, i: 8 * o * i + 32 * o,
+    # CUDA only (test_cuda): tinygemm's packed int4 in int32 words, a bf16 scale and zero per group of 32
+    "torchao-int4": lambda a, m, o, i: 4 * o * i + 2 * 16 * o * i / 32,
+    # AWQ's GEMM format: packed int4, an fp16 scale and a packed 4-bit zero per group of 32, no group index
+    "awq-int4": lambda a, m, o, i: 4 * o * i + (16 + 4) * o * i / 32,
+}
+FLOAT_BITS = {"fp32": 32, "bf16": 16}
+
+
+def check_effective_bits(method: str, artifact: Path, model_folder: Path) -> None:
+    """The run table's effective bits and quantized share against the format's own definition, over the model's
+    linear layers (the torch backends leave the tied embedding and lm_head in float)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model_folder)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    linears = {name: (m.out_features, m.in_features) for name, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear) and name != "lm_head"}
+    parameters = sum(o * i for o, i in linears.values())
+    metrics = artifacts.read_info(artifact)["metrics"]
+    if method in FLOAT_BITS:
+        assert (metrics["effective_bits"], metrics["quantized_share"]) == (FLOAT_BITS[method], 0)
+        return
+    expected = sum(STORED_BITS[method](artifact, name, o, i) for name, (o, i) in linears.items()) / parameters
+    assert metrics["effective_bits"] == pytest.approx(expected, rel=1e-12), method
+    embedding = config.vocab_size * config.hidden_size  # tied: lm_head is this table
+    assert metrics["quantized_share"] == pytest.approx(parameters / (parameters + embedding))
+
 # Logits of the reloaded variant, and beside them (.bytes) the weight bytes counted in its memory.
 RELOAD = """
 import sys, torch
@@ -174,6 +249,8 @@ def quantize_reload_and_compare(method, entry, weight_dtype, band, model_folder,
     saved = saved_quant_settings(artifact)
     for key, value in SAVED_QUANT_CONFIG.get(method, {}).items():
         assert saved.get(key) == value, f"{method}: saved {key} = {saved.get(key)!r}, expected {value!r}"
+
+    check_effective_bits(method, artifact, model_folder)
 
     logits = reload_logits_in_fresh_process(artifact, tmp_path, device)
     error = ((logits - reference).norm() / reference.norm()).item()
@@ -352,3 +429,35 @@ def test_quanto_refuses_gpt2_whose_projections_are_not_linear_layers(tmp_path):
         run_jobs.quantize(tmp_path / "gpt2", tmp_path / "q8", model="gpt2", device="cpu", country="USA",
                       method={"name": "q8", "backend": "quanto", "params": with_defaults(BACKENDS["quanto"], entry)})
     assert not (tmp_path / "q8").exists()
+
+
+def test_effective_bits_find_each_module_under_the_name_the_library_saved_it():
+    """module_bits on listings alone: a library that saved the modules under another base prefix (GPT-2's hub
+    names have none, transformers writes `transformer.`), a float bias kept beside a quantized weight, a tied
+    table stored twice (hqq's lm_head), and a quantized tensor that belongs to no source module."""
+    from quantbench.methods.base import Stored, module_bits
+
+    def t(dtype, *shape, itemsize=4):
+        return Stored(dtype, shape, itemsize * torch.Size(shape).numel())
+
+    source = {"wte.weight": t("F32", 100, 8), "h.0.attn.c_attn.weight": t("F32", 8, 24),
+              "h.0.attn.c_attn.bias": t("F32", 24), "h.0.ln_1.weight": t("F32", 8)}
+    stored = {"transformer.wte.weight": t("F32", 100, 8), "lm_head.weight": t("F32", 100, 8),
+              "transformer.h.0.attn.c_attn.qweight": t("I32", 1, 24),
+              "transformer.h.0.attn.c_attn.scales": t("F16", 1, 24, itemsize=2),
+              "transformer.h.0.attn.c_attn.bias": t("F32", 24), "transformer.h.0.ln_1.weight": t("F32", 8)}
+    # 192 weights in 96 + 48 bytes; the bias is not counted, the tied lm_head and the norm belong to no matrix
+    assert module_bits(stored, source) == {"effective_bits": 6.0, "quantized_share": 192 / 992,
+                                           "quantized_parameters": 192, "quantized_bytes": 144}
+    # Gemma 3's checkpoints name the text model language_model.model.*, transformers 5 saves model.language_model.*
+    reordered = {"language_model.model.embed_tokens.weight": t("F32", 100, 8),
+                 "language_model.model.layers.0.q_proj.weight": t("F32", 24, 8)}
+    saved = {"model.language_model.embed_tokens.weight": t("F32", 100, 8),
+             "model.language_model.layers.0.q_proj.qweight": t("I32", 1, 24),
+             "model.language_model.layers.0.q_proj.scales": t("F16", 1, 24, itemsize=2)}
+    assert module_bits(saved, reordered)["quantized_share"] == 192 / 992
+    with pytest.raises(ValueError, match="h.0.mlp.c_fc.qweight"):
+        module_bits({**stored, "transformer.h.0.mlp.c_fc.qweight": t("I32", 1, 32)}, source)
+    # a float cast: nothing quantized, the bits the matrices are stored in
+    cast = {name: Stored("BF16", s.shape, s.nbytes // 2) for name, s in source.items()}
+    assert module_bits(cast, source)["effective_bits"] == 16 and module_bits(cast, source)["quantized_share"] == 0

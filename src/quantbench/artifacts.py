@@ -42,11 +42,14 @@ def quantize(source: Path, out: Path, *, run_id: RunId, method: Method, device: 
     files, companions = folder_checksums(out), impl.companion_files(params)
     size = folder_bytes(out, exclude=companions)
     details = impl.artifact_details(out, params)
+    bits = impl.effective_bits(out, source)
+    details["quantized_weights"] = {"parameters": bits.pop("quantized_parameters"),
+                                    "bytes": bits.pop("quantized_bytes")}
     if companions:
         details["companion_bytes"] = {name: (out / name).stat().st_size for name in companions}
     record = records.ok(
         run_id, device=device, packages=impl.packages,
-        metrics={"size_bytes": size, "quantize_time_s": wall_time}, energy=box.reading.as_dict(),
+        metrics={"size_bytes": size, "quantize_time_s": wall_time, **bits}, energy=box.reading.as_dict(),
         details=details, backend=method.backend, bits=method.bits,
         weights=manifest.get("weights", "pretrained"), params=params,
         started=started, source=manifest["source"], input_checksums=manifest["files"], files=files,

@@ -46,6 +46,14 @@ COMMON: list[Column] = [
     # cost of producing and loading a variant
     Column("size_bytes", "int", "B", ALL, "cost", "the artifact's bytes on disk (the model's files: a companion "
            "such as llama.cpp's importance matrix is in quantization.json's details.companion_bytes)"),
+    Column("effective_bits", "float", "bit", (Q,), "cost", "bits per weight the quantized weight matrices take "
+           "as stored: the bytes of their quantized values, scales, zeros, group indices and other quantization "
+           "metadata x 8 / their parameters (GGUF: every tensor of 2+ dimensions in a quantized type, the embedding "
+           "included). Can exceed `bits` well: llama.cpp's K-quants store rows not 256-wide in Q5_0/Q8_0. A float "
+           "variant (baseline, GGUF F16): the bits its matrices are stored in"),
+    Column("quantized_share", "float", "", (Q,), "cost", "share of the model's weight-matrix parameters (linear "
+           "layers and embeddings, a tied table once) that effective_bits covers; the rest kept in float (e.g. the "
+           "embedding and lm_head of the torch backends); 0 for a float variant"),
     Column("quantize_time_s", "float", "s", (Q,), "cost", "wall time of the quantize job (baseline: load and save)"),
     Column("load_time_s", "float", "s", (E, B), "cost", "time to verify and load the artifact"),
     Column("load_peak_rss_mb", "float", "MiB", (E, B), "memory", "peak resident memory of the process while the "

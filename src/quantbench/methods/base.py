@@ -6,6 +6,7 @@ import importlib.metadata
 import importlib.util
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -71,19 +72,27 @@ class Backend(ABC):
         for module in self.imports:
             importlib.import_module(module)
 
+    def stored_tensors(self, artifact: Path) -> dict[str, Stored]:
+        """Every tensor the artifact's files hold, by name, as stored (the safetensors files; a backend with its
+        own format lists its own)."""
+        return safetensors_listing(Path(artifact).glob("*.safetensors"))
+
     def weight_bytes(self, artifact: Path, device: str) -> int:
         """Bytes of weights one decode step reads on `device`: the stored tensors (decode_step_bytes) at the
         size they load in, less the library's serialized metadata."""
-        from safetensors import safe_open
+        return decode_step_bytes({name: t.numel * self.loaded_itemsize(t.dtype, device)
+                                  for name, t in self.stored_tensors(artifact).items()
+                                  if not name.endswith(self.metadata_tensors)})
 
-        sizes = {}
-        for path in Path(artifact).glob("*.safetensors"):
-            with safe_open(path, "pt") as f:
-                for name in f.keys():
-                    piece = f.get_slice(name)
-                    if not name.endswith(self.metadata_tensors):
-                        sizes[name] = math.prod(piece.get_shape()) * self.loaded_itemsize(piece.get_dtype(), device)
-        return decode_step_bytes(sizes)
+    def effective_bits(self, artifact: Path, source: Path) -> dict[str, Any]:
+        """Bits per weight the quantized weight matrices take as stored, and the share of the model's weight
+        matrices that was quantized (module_bits: a module is quantized where the artifact stores anything but
+        its float weight, and bias, of the source's shape; all its stored tensors count: quantized weights,
+        scales, zeros, group indices, the library's serialized metadata). `source` is the model folder the
+        artifact was quantized from. Where nothing is quantized (a float cast), the bits of the matrices as
+        stored, with a share of 0."""
+        return module_bits(self.stored_tensors(artifact),
+                           safetensors_listing(Path(source).glob("*.safetensors")))
 
     def loaded_itemsize(self, dtype: str, device: str) -> int:
         """Bytes per element, once loaded on `device`, of a stored tensor of safetensors `dtype` (a backend
@@ -124,10 +133,142 @@ class Backend(ABC):
 FLOAT_DTYPES = ("F64", "F32", "F16", "BF16")
 DTYPE_BYTES = {"F64": 8, "I64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2, "U16": 2, "I8": 1,
                "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
+TORCH_DTYPES = {"float64": "F64", "int64": "I64", "float32": "F32", "int32": "I32", "uint32": "U32", "float16": "F16",
+                "bfloat16": "BF16", "int16": "I16", "uint16": "U16", "int8": "I8", "uint8": "U8", "bool": "BOOL",
+                "float8_e4m3fn": "F8_E4M3", "float8_e5m2": "F8_E5M2"}
 # Names of input-embedding tables across architectures (Llama/Mistral/Qwen, GPT-2, BLOOM, GPT-NeoX; GGUF),
 # and the start of an output layer's (transformers; GGUF)
 INPUT_EMBEDDINGS = ("embed_tokens.", "wte.", "word_embeddings.", "embed_in.", "token_embd.")
 OUTPUT_LAYERS = ("lm_head.", "output.")
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One tensor as an artifact stores it: its type (a safetensors dtype name, or a GGUF tensor type), its
+    shape, and its bytes in the file."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    nbytes: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def safetensors_listing(paths) -> dict[str, Stored]:
+    """The tensors in these safetensors files, read from their headers (no tensor data is loaded)."""
+    from safetensors import safe_open
+
+    found = {}
+    for path in paths:
+        with safe_open(path, "pt") as f:
+            for name in f.keys():
+                piece = f.get_slice(name)
+                shape, dtype = tuple(piece.get_shape()), piece.get_dtype()
+                found[name] = Stored(dtype, shape, math.prod(shape) * DTYPE_BYTES[dtype])
+    return found
+
+
+def torch_listing(tensors: dict[str, Any]) -> dict[str, Stored]:
+    """Stored entries of torch tensors (name -> tensor), their dtypes by safetensors' names."""
+    return {name: Stored(TORCH_DTYPES[str(t.dtype).removeprefix("torch.")], tuple(t.shape),
+                         t.numel() * t.element_size()) for name, t in tensors.items()}
+
+
+def module_bits(stored: dict[str, Stored], source: dict[str, Stored]) -> dict[str, Any]:
+    """Effective bits per weight of an artifact's quantized modules (Backend.effective_bits), from its stored
+    tensors and those of the model folder it was quantized from.
+
+    The source's weight matrices (float tensors of 2+ dimensions but biases: linear layers, embeddings, an
+    untied output layer) name its modules (`model.layers.0.self_attn.q_proj.weight`:
+    `model.layers.0.self_attn.q_proj`); each stored tensor belongs to the longest module its name starts with
+    (ModuleNames: where a library saved the modules under another base prefix, by the end of their names). A
+    module whose stored tensors are its source tensors (weight, bias), float and of the same shapes, is not
+    quantized (kept in float, or cast); any other is, and all its stored tensors count (a source bias aside)
+    over its source matrices' elements. A module with nothing stored is left out (a tied table the artifact
+    stores under one name only); a stored non-float tensor outside every module is an error (its bytes would
+    go uncounted)."""
+    matrices = {name: t for name, t in source.items()
+                if len(t.shape) >= 2 and t.dtype in FLOAT_DTYPES and not name.endswith(".bias")}
+    names = ModuleNames(n.rpartition(".")[0] for n in matrices)
+    modules: dict[str, dict[str, Stored]] = {}
+    for name, t in source.items():
+        module = names.exact(name)
+        if module is not None:
+            modules.setdefault(module, {})[name.removeprefix(module)] = t
+    kept: dict[str, dict[str, Stored]] = {}
+    for name, t in stored.items():
+        found = names.find(name)
+        if found is not None:
+            module, rest = found
+            kept.setdefault(module, {})[rest] = t
+        elif t.dtype not in FLOAT_DTYPES:
+            raise ValueError(f"stored tensor {name} ({t.dtype}) belongs to none of the source model's weight "
+                             "matrices: cannot count its bits")
+    quantized, unquantized = [], []  # (elements, stored bytes) per module
+    for module, own in modules.items():
+        here = kept.get(module)
+        if not here:
+            continue
+        weights = {rest for rest in own if module + rest in matrices}
+        elements = sum(own[rest].numel for rest in weights)
+        if here.keys() == own.keys() and all(t.dtype in FLOAT_DTYPES and t.shape == own[rest].shape
+                                              for rest, t in here.items()):
+            unquantized.append((elements, sum(t.nbytes for rest, t in here.items() if rest in weights)))
+        else:  # all but a float bias kept beside the quantized weight
+            quantized.append((elements, sum(t.nbytes for rest, t in here.items()
+                                            if rest in weights or rest not in own)))
+    return bits_and_share(quantized, unquantized)
+
+
+class ModuleNames:
+    """The source model's module names, found in a stored tensor's name: the longest module it starts with, or,
+    where a library saved the modules under another base prefix (`transformer.h.0.attn.c_attn` for
+    `h.0.attn.c_attn`, `model.language_model.layers.0...` for `language_model.model.layers.0...`), the module
+    its name less leading parts is, or the one module whose name ends in those parts."""
+
+    def __init__(self, modules):
+        self.modules = set(modules)
+        self.tails: dict[str, str | None] = {}
+        for module in self.modules:
+            parts = module.split(".")
+            for start in range(1, len(parts)):
+                tail = ".".join(parts[start:])
+                self.tails[tail] = module if self.tails.get(tail, module) == module else None
+
+    def exact(self, name: str) -> str | None:
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            if ".".join(parts[:end]) in self.modules:
+                return ".".join(parts[:end])
+        return None
+
+    def find(self, name: str) -> tuple[str, str] | None:
+        """(module, the rest of the name from the module's end: `.weight`, `.qweight`, ...), or None."""
+        module = self.exact(name)
+        if module is not None:
+            return module, name.removeprefix(module)
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            for start in range(end):  # start 0: a tail (the source's name is the longer)
+                key = ".".join(parts[start:end])
+                module = key if key in self.modules else self.tails.get(key)
+                if module is not None:
+                    return module, "." + ".".join(parts[end:]) if end < len(parts) else ""
+        return None
+
+
+def bits_and_share(quantized: list[tuple[int, int]], unquantized: list[tuple[int, int]]) -> dict[str, Any]:
+    """effective_bits and quantized_share from (elements, stored bytes) of the quantized and the float weight
+    matrices; where none is quantized, the bits of the float ones as stored."""
+    q_elements, q_bytes = sum(e for e, _ in quantized), sum(b for _, b in quantized)
+    f_elements, f_bytes = sum(e for e, _ in unquantized), sum(b for _, b in unquantized)
+    if not q_elements + f_elements:
+        raise ValueError("the artifact stores no weight matrix")
+    return {"effective_bits": 8 * (q_bytes / q_elements if q_elements else f_bytes / f_elements),
+            "quantized_share": q_elements / (q_elements + f_elements),
+            "quantized_parameters": q_elements, "quantized_bytes": q_bytes}
 
 
 def decode_step_bytes(sizes: dict[str, int]) -> int:

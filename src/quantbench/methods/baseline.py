@@ -1,4 +1,9 @@
-"""Unquantized baselines: the source weights cast to fp32, bf16 or fp16."""
+"""Unquantized baselines: the source weights cast to fp32, bf16 or fp16.
+
+Their effective bits (Backend.effective_bits) are the dtype's, 32 or 16, with a quantized share of 0: a cast
+rounds but quantizes nothing (no scales, no grid), and a share of 1 would put a bf16 baseline among the
+quantized variants.
+"""
 
 from __future__ import annotations
 

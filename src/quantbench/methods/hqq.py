@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .base import SAFE_LOAD, Backend, copy_tokenizer, decode_step_bytes, torch_dtype
+from .base import SAFE_LOAD, Backend, Stored, copy_tokenizer, torch_dtype, torch_listing
 from .shapes import check_group_size
 
 
@@ -31,13 +31,13 @@ class HQQ(Backend):
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return "hqq PyTorch backend: each layer dequantized on every call"
 
-    def weight_bytes(self, artifact: Path, device: str) -> int:
+    def stored_tensors(self, artifact: Path) -> dict[str, Stored]:
+        """qmodel.pt's tensors, named module.key (its other entries are settings: nbits, group_size, shape...)."""
         import torch
 
         layers = torch.load(Path(artifact) / "qmodel.pt", weights_only=True)
-        return decode_step_bytes({f"{module}.{key}": value.numel() * value.element_size()
-                                  for module, state in layers.items() for key, value in state.items()
-                                  if isinstance(value, torch.Tensor)})
+        return torch_listing({f"{module}.{key}": value for module, state in layers.items()
+                              for key, value in state.items() if isinstance(value, torch.Tensor)})
 
     def quantize(self, source: Path, out: Path, params: dict[str, Any], device: str) -> None:
         from hqq.core.quantize import BaseQuantizeConfig

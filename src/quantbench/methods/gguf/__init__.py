@@ -25,7 +25,7 @@ from typing import Any
 from ... import calibration
 from ...defaults import fill_defaults
 from ...errors import DeviceUnavailable
-from ..base import Backend, copy_tokenizer, decode_step_bytes
+from ..base import FLOAT_DTYPES, Backend, Stored, bits_and_share, copy_tokenizer, decode_step_bytes
 from . import tools
 
 log = logging.getLogger(__name__)
@@ -111,23 +111,38 @@ class GGUF(Backend):
     def companion_files(self, params: dict[str, Any]) -> tuple[str, ...]:
         return (IMATRIX_FILE,) if params.get("imatrix") else ()
 
+    def stored_tensors(self, artifact: Path) -> dict[str, Stored]:
+        """The file's tensors: their llama.cpp types (F16, Q8_0, Q4_K, ...), shapes (outermost first) and bytes."""
+        from gguf import GGUFReader
+
+        return {t.name: Stored(t.tensor_type.name, tuple(int(d) for d in reversed(t.shape)), int(t.n_bytes))
+                for t in GGUFReader(artifact / MODEL_FILE).tensors}
+
     def artifact_details(self, artifact: Path, params: dict[str, Any]) -> dict[str, Any]:
         """Tensors per stored type (K-quant files hold other types where rows are not 256-wide), and what
         llama-quantize recorded of the importance matrix it used."""
-        from gguf import GGUFReader
-
-        reader = GGUFReader(artifact / MODEL_FILE)
-        details: dict[str, Any] = {"tensor_types": dict(Counter(t.tensor_type.name for t in reader.tensors))}
+        stored = self.stored_tensors(artifact)
+        details: dict[str, Any] = {"tensor_types": dict(Counter(t.dtype for t in stored.values()))}
         if params.get("imatrix"):
+            from gguf import GGUFReader
+
+            reader = GGUFReader(artifact / MODEL_FILE)
             details["imatrix"] = {key: reader.fields[f"quantize.imatrix.{key}"].contents()
                                   for key in ("entries_count", "chunks_count")}
         return details
 
     def weight_bytes(self, artifact: Path, device: str) -> int:
         """The file's tensors as llama.cpp maps them (decode_step_bytes)."""
-        from gguf import GGUFReader
+        return decode_step_bytes({name: t.nbytes for name, t in self.stored_tensors(artifact).items()})
 
-        return decode_step_bytes({t.name: int(t.n_bytes) for t in GGUFReader(artifact / MODEL_FILE).tensors})
+    def effective_bits(self, artifact: Path, source: Path) -> dict[str, Any]:
+        """Over every tensor of 2+ dimensions the file stores (llama.cpp quantizes the token embedding too, and
+        the output layer where it is not tied): a tensor is quantized where its type is not a float type (F32,
+        F16, BF16), and its bytes are its blocks' (quantized values and block scales). The share is of the
+        file's own matrices, so `source` is not read."""
+        matrices = [t for t in self.stored_tensors(artifact).values() if len(t.shape) >= 2]
+        return bits_and_share([(t.numel, t.nbytes) for t in matrices if t.dtype not in FLOAT_DTYPES],
+                              [(t.numel, t.nbytes) for t in matrices if t.dtype in FLOAT_DTYPES])
 
     def kernel(self, params: dict[str, Any], device: str) -> str:
         return (f"llama.cpp ggml {'CUDA' if device == 'cuda' else 'CPU'} kernels ({params['type']}), every row of a "
