@@ -47,7 +47,8 @@ def quantize(source: Path, out: Path, *, run_id: RunId, method: Method, device: 
     record = records.ok(
         run_id, device=device, packages=impl.packages,
         metrics={"size_bytes": size, "quantize_time_s": wall_time}, energy=box.reading.as_dict(),
-        details=details, backend=method.backend, bits=method.bits,
+        details=details, backend=method.backend, bits=method.bits, configured_method=method.configured,
+        quantize_rep=method.quantize_rep,
         weights=manifest.get("weights", "pretrained"), params=params,
         started=started, source=manifest["source"], input_checksums=manifest["files"], files=files,
         size_bytes=size,
