@@ -102,3 +102,4 @@ def test_a_method_quantized_three_times_gets_one_verdict_over_its_quantizations(
     assert pooled.loc["perplexity_token", "quantization_sd"] == pytest.approx(three.estimate.std())
     width = pooled.loc["perplexity_token", "ci_high"] - pooled.loc["perplexity_token", "ci_low"]
     assert width > (three.ci_high - three.ci_low).mean()  # the calibration's spread widens it
+    assert "over 3 quantizations, seed-to-seed sd" in in_words(table[table.method == "same@all"].iloc[0])

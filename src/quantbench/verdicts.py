@@ -173,4 +173,6 @@ def in_words(row) -> str:
             f"margin {row.margin * scale:.3g}")
     if pd.notna(row.items_to_decide):
         text += f"; about {int(row.items_to_decide)} items would decide it"
+    if row.quantizations > 1:
+        text += f"; over {int(row.quantizations)} quantizations, seed-to-seed sd {number(row.quantization_sd)[1:]}"
     return text
