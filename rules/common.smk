@@ -29,6 +29,12 @@ if workflow.is_main_process:  # once per study, not again in each job
           "each task reports", file=sys.stderr)
     for task in STUDY.tasks.values():
         print(f"  {task.name}: {get_task_type(task.type).describe(task.params)}", file=sys.stderr)
+    if STUDY.settings.repetitions["quantize"] > 1:
+        repeated = sorted({m.repeats for m in STUDY.methods.values() if m.repeats})
+        once = [m.name for m in STUDY.methods.values() if not m.repeats and m.name not in repeated]
+        print(f"  quantized {STUDY.settings.repetitions['quantize']} times, each with another calibration sample and "
+              f"seed: {', '.join(repeated) or 'none'}; quantized once (no random calibration sample): "
+              f"{', '.join(once)}", file=sys.stderr)
     for method, why in STUDY.unverified.items():
         print(f"  not verified here, checked by its jobs: {method}: {why}", file=sys.stderr)
 # Torch jobs take every core they are given, so measured jobs never share the CPU.

@@ -150,3 +150,17 @@ def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
     assert done.returncode == 1
     assert "config key 'methods.bnb-int8.bits': 3 is not one of [4, 8]" in done.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_quantize_repetitions_draw_other_calibration_samples_for_the_methods_that_sample_one():
+    study = config.load({**DEFAULT, "repetitions": {**DEFAULT.get("repetitions", {}), "quantize": 3}})
+    repeated = {name: m for name, m in study.methods.items() if m.repeats}
+    assert set(repeated) == {"gptq-int4@q2", "gptq-int4@q3", "awq-int4@q2", "awq-int4@q3"}
+    for name, method in repeated.items():
+        original = study.methods[method.repeats]
+        assert method.configured == original.name and method.quantize_rep == int(name[-1])
+        assert method.params["calibration"]["seed"] == original.params["calibration"]["seed"] + method.quantize_rep - 1
+        assert {**method.params, "calibration": None} == {**original.params, "calibration": None}
+    # GGUF's importance matrix reads the text's first chunks, not a random sample: quantized once
+    assert not any(m.repeats for m in study.methods.values() if m.backend not in ("gptq", "awq"))
+    assert list(config.load(DEFAULT).methods) == [n for n in study.methods if "@" not in n]

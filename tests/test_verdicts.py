@@ -74,3 +74,32 @@ def test_runs_that_scored_other_windows_get_no_perplexity_verdict():
     windows = windows[~((windows.run_id == "m/same/perplexity/1") & (windows.window == 0))]
     table = verdicts(runs, items, windows, baseline="fp32", margins=MARGINS)
     assert table[(table.method == "same") & (table.metric == "perplexity_token")].empty
+
+
+def test_a_method_quantized_three_times_gets_one_verdict_over_its_quantizations():
+    """same@q2 and same@q3 repeat method same (other calibration samples): one more row per measure, the mean of
+    the three estimates, its interval widened by their spread."""
+    runs, items, windows = tables()
+    extra_runs, extra_items, extra_windows = [], [], []
+    for rep in (2, 3):
+        name = f"same@q{rep}"
+        extra_runs.append(runs[runs.method == "same"].assign(
+            method=name, run_id=lambda r, n=name: r.run_id.str.replace("m/same/", f"m/{n}/")))
+        extra_items.append(items[items.run_id.str.startswith("m/same/")].assign(
+            run_id=lambda r, n=name: r.run_id.str.replace("m/same/", f"m/{n}/")))
+        extra_windows.append(windows[windows.run_id.str.startswith("m/same/")].assign(
+            run_id=lambda r, n=name: r.run_id.str.replace("m/same/", f"m/{n}/"), nll=lambda r, k=rep: r.nll * (1 + k / 1e3)))
+    runs = pd.concat([runs, *extra_runs], ignore_index=True)
+    runs["configured_method"] = runs.method.str.replace(r"@q\d$", "", regex=True)
+    table = verdicts(runs, pd.concat([items, *extra_items]), pd.concat([windows, *extra_windows]), baseline="fp32",
+                     margins=MARGINS)
+    pooled = table[table.method == "same@all"].set_index("metric")
+    assert set(pooled.index) == {"accuracy", "perplexity_token", "kld_mean", "decode_tokens_per_s", "energy_per_token_j"}
+    assert (pooled.quantizations == 3).all() and "worse@all" not in set(table.method)
+    ppl = table[table.metric == "perplexity_token"].set_index("method")
+    three = ppl.loc[["same", "same@q2", "same@q3"]]
+    assert pooled.loc["perplexity_token", "estimate"] == pytest.approx(three.estimate.mean())
+    assert pooled.loc["perplexity_token", "quantization_sd"] == pytest.approx(three.estimate.std())
+    width = pooled.loc["perplexity_token", "ci_high"] - pooled.loc["perplexity_token", "ci_low"]
+    assert width > (three.ci_high - three.ci_low).mean()  # the calibration's spread widens it
+    assert "over 3 quantizations, seed-to-seed sd" in in_words(table[table.method == "same@all"].iloc[0])

@@ -42,15 +42,14 @@ def quantize(source: Path, out: Path, *, run_id: RunId, method: Method, device: 
     files, companions = folder_checksums(out), impl.companion_files(params)
     size = folder_bytes(out, exclude=companions)
     details = impl.artifact_details(out, params)
-    bits = impl.effective_bits(out, source)
-    details["quantized_weights"] = {"parameters": bits.pop("quantized_parameters"),
-                                    "bytes": bits.pop("quantized_bytes")}
+    bits = _effective_bits(impl, out, source, details)
     if companions:
         details["companion_bytes"] = {name: (out / name).stat().st_size for name in companions}
     record = records.ok(
         run_id, device=device, packages=impl.packages,
         metrics={"size_bytes": size, "quantize_time_s": wall_time, **bits}, energy=box.reading.as_dict(),
-        details=details, backend=method.backend, bits=method.bits,
+        details=details, backend=method.backend, bits=method.bits, configured_method=method.configured,
+        quantize_rep=method.quantize_rep,
         weights=manifest.get("weights", "pretrained"), params=params,
         started=started, source=manifest["source"], input_checksums=manifest["files"], files=files,
         size_bytes=size,
@@ -58,6 +57,20 @@ def quantize(source: Path, out: Path, *, run_id: RunId, method: Method, device: 
     records.write(out / QUANTIZATION_RECORD, record)
     log.info("quantized %s in %.1f s, %.1f MB", record["run_id"], wall_time, size / 1e6)
     return record
+
+
+def _effective_bits(impl, artifact: Path, source: Path, details: dict) -> dict:
+    """The artifact's effective bits per weight (Backend.effective_bits), its quantized weights' count and bytes
+    into `details`. A layout it cannot account for leaves the columns empty and says why in `details`: a counting
+    gap must not discard a finished quantization."""
+    try:
+        bits = impl.effective_bits(artifact, source)
+    except ValueError as err:
+        log.warning("effective bits not counted: %s", err)
+        details["effective_bits_error"] = str(err)
+        return {}
+    details["quantized_weights"] = {"parameters": bits.pop("quantized_parameters"), "bytes": bits.pop("quantized_bytes")}
+    return bits
 
 
 def write_failure(out: Path, *, run_id: RunId, backend: str, error: str) -> None:

@@ -7,6 +7,7 @@ fails in a second instead of an hour into the study.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -183,8 +184,21 @@ def _methods(raw_methods: dict[str, Any], settings: dict[str, Any], packages_her
             continue
         if unknown:
             unverified[name] = unknown
-        methods[name] = Method(name, backend.name, params, backend.bits(params))
+        methods.update({m.name: m for m in _quantizations(Method(name, backend.name, params, backend.bits(params)),
+                                                          backend, settings["repetitions"]["quantize"])})
     return methods, skipped, unverified
+
+
+def _quantizations(method: Method, backend, repetitions: int) -> list[Method]:
+    """The method, and where its calibration is a random sample, its repetitions `<name>@q<rep>`: the same
+    params with another calibration seed (seed + rep - 1), so each draws another sample."""
+    if repetitions == 1 or not backend.samples_calibration:
+        return [method]
+    seed = method.params["calibration"]["seed"]
+    return [method, *(replace(method, name=f"{method.name}@q{rep}", quantize_rep=rep, repeats=method.name,
+                              params={**method.params, "calibration": {**method.params["calibration"],
+                                                                       "seed": seed + rep - 1}})
+                      for rep in range(2, repetitions + 1))]
 
 
 def _unsupported(backend, params: dict[str, Any], device: str, packages_here: bool) -> tuple[str | None, str | None]:

@@ -60,6 +60,13 @@ class Method:
     backend: str
     params: dict[str, Any]  # the config entry without `backend`, the backend's defaults filled in
     bits: int
+    quantize_rep: int = 1  # which quantization of the configured method (repetitions.quantize)
+    repeats: str = ""  # the configured method a quantization repetition repeats ("" for the configured one)
+
+    @property
+    def configured(self) -> str:
+        """The method's name in the config (a repetition's name is `<configured>@q<rep>`)."""
+        return self.repeats or self.name
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from .plan import ID_FIELDS, RunId
 # Fields of an energy reading that are run-table columns; the rest (components, duration) stay in the record.
 ENERGY_COLUMNS = ("energy_j", "energy_method", "energy_note", "idle_power_w", "net_energy_j", "co2_kg", "co2_method")
 # Identifying fields of an ok record besides ID_FIELDS, copied into its row
-ROW_FIELDS = ("backend", "bits", "weights", "task_type", "started", "ended")
+ROW_FIELDS = ("backend", "bits", "weights", "configured_method", "quantize_rep", "task_type", "started", "ended")
 
 
 def _head(run_id: RunId, status: str) -> dict[str, Any]:

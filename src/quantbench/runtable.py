@@ -33,6 +33,10 @@ COMMON: list[Column] = [
     Column("bits", "int", "bit", ALL, "identifier", "nominal weight bit-width of the method"),
     Column("weights", "str", "", ALL, "identifier", "pretrained, or random (a random: source: the architecture with "
            "seeded random weights, for speed, memory and energy only)"),
+    Column("configured_method", "str", "", ALL, "identifier", "the method's name in the config: a quantization "
+           "repetition (repetitions.quantize) is method <name>@q<rep> of configured method <name>"),
+    Column("quantize_rep", "int", "", ALL, "identifier", "which quantization of the configured method: 1, or 2, 3, "
+           "... for repetitions with another calibration sample and seed"),
     Column("task", "str", "", (E,), "identifier", "task name from the config"),
     Column("task_type", "str", "", (E,), "identifier", "the task's type (lm_eval, perplexity, generation, ...)"),
     Column("batch_size", "int", "", (B,), "identifier", "sequences generated together"),

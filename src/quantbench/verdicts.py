@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
+from scipy import stats
 
 from . import decisions
 
@@ -28,7 +29,8 @@ SPEED = Compared("speed", "decode_tokens_per_s", relative=True, higher_is_better
 ENERGY = Compared("energy", "energy_per_token_j", relative=True, higher_is_better=False)
 
 COLUMNS = ["model", "method", "versus", "task", "batch_size", "metric", "estimate", "ci_low", "ci_high", "margin",
-           "relative", "verdict", "n", "items_to_decide", "note"]
+           "relative", "verdict", "n", "items_to_decide", "quantizations", "quantization_sd", "note"]
+ALL_QUANTIZATIONS = "@all"  # suffix of a configured method's verdict over its quantization repetitions
 
 
 def verdicts(runs: pd.DataFrame, items: pd.DataFrame, windows: pd.DataFrame, baseline: str,
@@ -62,7 +64,8 @@ def verdicts(runs: pd.DataFrame, items: pd.DataFrame, windows: pd.DataFrame, bas
                 ids = {"model": model, "method": method, "batch_size": int(batch)}
                 for measure in (m for m in (SPEED, ENERGY) if m.metric in of_batch):
                     rows.append(_repetitions(ids, measure, base[measure.metric], variant[measure.metric], margins))
-    return pd.DataFrame(rows, columns=COLUMNS).assign(versus=baseline)
+    table = pd.DataFrame(rows, columns=COLUMNS).assign(versus=baseline, quantizations=1)
+    return pd.concat([table, _over_quantizations(table, _configured(runs), margins)], ignore_index=True)
 
 
 def _row(ids: dict, measure: Compared, estimate: float, interval: tuple[float, float], margins: dict[str, float],
@@ -122,6 +125,39 @@ def _repetitions(ids: dict, measure: Compared, base: pd.Series, variant: pd.Seri
                 min(len(base), len(variant)))
 
 
+def _configured(runs: pd.DataFrame) -> dict[str, str]:
+    """Each method's configured method (itself, or the one a quantization repetition repeats)."""
+    if "configured_method" not in runs:
+        return {}
+    named = runs.dropna(subset=["configured_method"])
+    return dict(zip(named.method, named.configured_method))
+
+
+def _over_quantizations(table: pd.DataFrame, configured: dict[str, str], margins: dict[str, float]) -> pd.DataFrame:
+    """Per configured method quantized several times (repetitions.quantize), one verdict over its quantizations:
+    the mean of their estimates; as its interval's half-width, the t interval of that mean (the calibration
+    sample's spread) and the quantizations' mean half-width (the items' or repetitions' own uncertainty, which
+    they share) combined in quadrature."""
+    keyed = table[table.estimate.notna()].assign(configured=table.method.map(lambda m: configured.get(m, m)))
+    rows = []
+    for (model, method, task, batch, metric), of_key in keyed.groupby(
+            ["model", "configured", "task", "batch_size", "metric"], dropna=False):
+        k = len(of_key)
+        if k < 2:
+            continue
+        spread = of_key.estimate.std(ddof=1)
+        half = math.hypot(((of_key.ci_high - of_key.ci_low) / 2).mean(),
+                          stats.t.ppf(0.975, k - 1) * spread / math.sqrt(k))
+        first, estimate = of_key.iloc[0], of_key.estimate.mean()
+        higher_is_better = next(c.higher_is_better for c in (ACCURACY, PERPLEXITY, KLD, SPEED, ENERGY)
+                                if c.metric == metric)
+        rows.append({**first.drop("configured").to_dict(), "method": method + ALL_QUANTIZATIONS, "estimate": estimate,
+                     "ci_low": estimate - half, "ci_high": estimate + half, "quantizations": k,
+                     "quantization_sd": spread, "items_to_decide": None, "note": f"over {k} quantizations",
+                     "verdict": decisions.verdict(estimate - half, estimate + half, first.margin, higher_is_better)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
 def in_words(row) -> str:
     """A verdict (a row of `verdicts`, as a Series or a namedtuple) as a reviewer would quote it:
     "non-inferior: -0.8 points [-3.1, +1.5], margin 2"."""
@@ -137,4 +173,6 @@ def in_words(row) -> str:
             f"margin {row.margin * scale:.3g}")
     if pd.notna(row.items_to_decide):
         text += f"; about {int(row.items_to_decide)} items would decide it"
+    if row.quantizations > 1:
+        text += f"; over {int(row.quantizations)} quantizations, seed-to-seed sd {number(row.quantization_sd)[1:]}"
     return text

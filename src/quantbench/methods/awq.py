@@ -28,6 +28,7 @@ OUTPUT_BLOCK = 64
 
 class AWQ(Backend):
     name = "awq"
+    samples_calibration = True
     packages = ("gptqmodel",)
     params_schema = {
         "bits": {"enum": [4], "default": 4},

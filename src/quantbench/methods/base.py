@@ -36,6 +36,9 @@ class Backend(ABC):
     runtime_options: ClassVar[dict[str, Any]] = {"kv_cache": KV_CACHE}  # TorchRuntime's
     required: ClassVar[tuple[str, ...]] = ()  # params the config must give
     notes: ClassVar[str] = ""  # for the capability table: why a device is missing, kernels used, caveats
+    # the artifact depends on a random calibration sample (`calibration.seed`): quantizing it again with another
+    # seed (repetitions.quantize) measures the spread the sample causes
+    samples_calibration: ClassVar[bool] = False
 
     def missing_packages(self) -> list[str]:
         return [p for p in self.packages if not _distribution_installed(p)]

@@ -107,6 +107,7 @@ def with_a_tokenizer(source: Path):
 
 class GPTQ(Backend):
     name = "gptq"
+    samples_calibration = True
     packages = ("gptqmodel",)
     params_schema = {
         "bits": {"enum": [4, 8]},
