@@ -30,6 +30,21 @@ method_levels <- function(runs) {
   unique(c(q$method[order(-q$bits, q$method)], sort(unique(runs$method))))
 }
 
+# A method as the figures name it: with its effective bits per weight where they differ from its nominal bits by
+# more than a quarter bit (llama.cpp's Q4_K_M stores SmolLM2 at about 6 bits: not a "4-bit" model).
+method_labels <- function(methods, runs) {
+  q <- ok_runs(runs, "quantize")
+  q <- q[!is.na(q$effective_bits) & abs(q$effective_bits - q$bits) > 0.25, ]
+  effective <- tapply(q$effective_bits, q$method, mean)
+  ifelse(methods %in% names(effective),
+         paste0(methods, " (", formatC(effective[methods], format = "f", digits = 1), " bits)"), methods)
+}
+
+method_factor <- function(methods, runs) {
+  levels <- method_levels(runs)
+  factor(methods, levels = levels, labels = method_labels(levels, runs))
+}
+
 # Mean, min and max of `value` per combination of `by` (rows without a value are dropped).
 summarise_runs <- function(d, value, by) {
   d <- d[!is.na(d[[value]]), ]
@@ -63,7 +78,7 @@ method_legend <- function(methods) {
 # Grouped bars of `agg` (columns value, low, high, method, model and `x`), faceted by model
 # (and by measure when there are several).
 bar_figure <- function(agg, runs, x, title, y_label, stem, values = FALSE, subtitle = NULL) {
-  agg$method <- factor(agg$method, levels = method_levels(runs))
+  agg$method <- method_factor(agg$method, runs)
   dodge <- position_dodge(0.9)
   p <- ggplot(agg, aes(.data[[x]], value, fill = method)) +
     geom_col(position = dodge) +
@@ -142,7 +157,7 @@ memory_figure <- function(runs, stem) {
   agg <- rbind(size, peak)
   if (is.null(agg)) return(no_data_figure(title, "no successful quantize or benchmark runs", stem))
   agg$series <- factor(agg$series, levels = unique(agg$series))
-  agg$method <- factor(agg$method, levels = method_levels(runs))
+  agg$method <- method_factor(agg$method, runs)
   dodge <- position_dodge(0.9)
   p <- ggplot(agg, aes(method, value, fill = series)) +
     geom_col(position = dodge) +
@@ -166,14 +181,14 @@ speed_figure <- function(runs, stem) {
   bench <- ok_runs(runs, "benchmark")
   agg <- measures(bench, SPEED_LABELS, c("model", "method", "batch_size"))
   if (is.null(agg)) return(no_data_figure(title, "no successful benchmark runs", stem))
-  agg$method <- factor(agg$method, levels = method_levels(runs))
+  agg$method <- method_factor(agg$method, runs)
   p <- ggplot(agg, aes(batch_size, value, colour = method)) +
     geom_line() + geom_point() +
     geom_errorbar(aes(ymin = low, ymax = high), width = 0.1, na.rm = TRUE)
   bound <- summarise_runs(bench, "bandwidth_bound_tokens_per_s", c("model", "method", "batch_size"))
   if (!is.null(bound)) {
     bound$measure <- factor(SPEED_LABELS[["decode_tokens_per_s"]], levels = levels(agg$measure))
-    bound$method <- factor(bound$method, levels = levels(agg$method))
+    bound$method <- method_factor(bound$method, runs)
     p <- p + geom_line(data = bound, linetype = "dashed", alpha = 0.6)
   }
   # log y: the bounds lie one to two orders of magnitude above the measured rates on a CPU

@@ -139,3 +139,18 @@ def test_each_perplexity_panel_has_its_own_x_axis(tmp_path):
     layout = ro.r("ggplot_build(drawn)$layout$layout")
     panels, x_scales = ro.r["nrow"](layout)[0], len(set(ro.r["as.integer"](layout.rx2("SCALE_X"))))
     assert panels == 4 and x_scales == 4  # 2 measures x 2 models, each panel its own tasks on x
+
+
+def test_figures_name_a_method_by_its_effective_bits_where_they_differ(tmp_path):
+    """A "4-bit" method that stores 6.2 bits per weight is labelled so; 8.1 for 8 is not worth a label."""
+    import rpy2.robjects as ro
+
+    runs = study()
+    quantized = runs.kind == "quantize"
+    runs.loc[quantized & (runs.method == "nf4"), "effective_bits"] = 6.16
+    runs.loc[quantized & (runs.method == "int8"), "effective_bits"] = 8.1
+    runs.to_csv(tmp_path / "runs.csv", index=False)
+    rbridge.call(REPO / "analysis" / "figures.R", "identity", 0)
+    table = ro.r["read_run_table"](str(tmp_path / "runs.csv"))
+    labels = ro.r["method_labels"](ro.StrVector(["fp32", "int8", "nf4"]), table)
+    assert list(labels) == ["fp32", "int8", "nf4 (6.2 bits)"]
