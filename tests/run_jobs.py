@@ -20,7 +20,8 @@ def method(entry: dict[str, Any]) -> plan.Method:
     """A method from {"name", "backend", "params"} (params as the config gives them, defaults filled)."""
     from quantbench.methods import get_backend
 
-    return plan.Method(entry["name"], entry["backend"], entry["params"], get_backend(entry["backend"]).bits(entry["params"]))
+    backend = get_backend(entry["backend"])
+    return plan.Method(entry["name"], entry["backend"], entry["params"], backend.bits(entry["params"]))
 
 
 def task(name: str, entry: dict[str, Any]) -> plan.Task:

@@ -58,4 +58,5 @@ def write(runs: pd.DataFrame, items: pd.DataFrame, runs_csv: Path, runs_parquet:
 
 def write_windows(window_items: list[dict], windows_csv: Path) -> None:
     """One row per scored window of a perplexity text (runtable.WINDOW_COLUMNS)."""
-    atomic.write_text(windows_csv, pd.DataFrame(window_items).reindex(columns=runtable.WINDOW_NAMES).to_csv(index=False))
+    table = pd.DataFrame(window_items).reindex(columns=runtable.WINDOW_NAMES)
+    atomic.write_text(windows_csv, table.to_csv(index=False))

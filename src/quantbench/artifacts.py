@@ -69,7 +69,8 @@ def _effective_bits(impl, artifact: Path, source: Path, details: dict) -> dict:
         log.warning("effective bits not counted: %s", err)
         details["effective_bits_error"] = str(err)
         return {}
-    details["quantized_weights"] = {"parameters": bits.pop("quantized_parameters"), "bytes": bits.pop("quantized_bytes")}
+    details["quantized_weights"] = {"parameters": bits.pop("quantized_parameters"),
+                                    "bytes": bits.pop("quantized_bytes")}
     return bits
 
 

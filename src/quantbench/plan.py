@@ -37,7 +37,8 @@ class RunId:
     @property
     def path(self) -> str:
         parts = {QUANTIZE: (self.method, QUANTIZE), PREPARE: (self.task, PREPARE),
-                 EVALUATE: (self.method, self.task, self.rep), BENCHMARK: (self.method, f"bs{self.batch_size}", self.rep)}
+                 EVALUATE: (self.method, self.task, self.rep),
+                 BENCHMARK: (self.method, f"bs{self.batch_size}", self.rep)}
         return "/".join(str(p) for p in (self.model, *parts[self.kind]))
 
     def fields(self) -> dict[str, Any]:
@@ -229,16 +230,17 @@ class Study:
             task_type, ids = get_task_type(task.type), RunId(EVALUATE, model, method, task.name, rep=rep)
             compares = task_type.compares_with_baseline and method != self.baseline
             record, items = _eval_paths(model, method, task.name, rep)
-            runs.append(TaskRun(ids, task, record, items, prepared=_prepared(model, task.name) if task_type.prepares else None,
-                                baseline_items=_eval_paths(model, self.baseline, task.name, rep)[1] if compares else None))
+            prepared = _prepared(model, task.name) if task_type.prepares else None
+            baseline_items = _eval_paths(model, self.baseline, task.name, rep)[1] if compares else None
+            runs.append(TaskRun(ids, task, record, items, prepared, baseline_items))
         compared = any(r.baseline_items for r in runs)
         return EvaluateRun(model, method, rep, _artifact(model, method), tuple(runs),
                            _artifact(model, self.baseline) if compared else None, self.settings.device,
                            self.settings.country, self.settings.on_error)
 
     def benchmark(self, model: str, method: str, rep: int) -> BenchmarkRun:
-        batches = tuple(BatchRun(RunId(BENCHMARK, model, method, batch_size=b, rep=rep), _bench_path(model, method, b, rep))
-                        for b in self.settings.benchmark.batch_sizes)
+        batches = tuple(BatchRun(RunId(BENCHMARK, model, method, batch_size=b, rep=rep),
+                                 _bench_path(model, method, b, rep)) for b in self.settings.benchmark.batch_sizes)
         return BenchmarkRun(model, method, rep, _artifact(model, method), batches, self.settings.benchmark,
                             self.settings.device, self.settings.country, self.settings.on_error)
 

@@ -92,7 +92,8 @@ def _evaluate_one(variant: LoadedVariant, task_run: TaskRun, run: EvaluateRun) -
         scores = task_type.evaluate(variant.runtime, task, inputs)
     eval_time = time.perf_counter() - t0
     metrics = {**scores.metrics, **task_type.compare(variant.runtime, task, scores, inputs), "primary": scores.primary}
-    record = variant.record(task_run.id, metrics, task_type=task_type.name, energy=box.reading.as_dict(), started=started,
+    record = variant.record(task_run.id, metrics, task_type=task_type.name, energy=box.reading.as_dict(),
+                            started=started,
                             details={**scores.details, "eval_time_s": eval_time})
     atomic.write_text(task_run.items_file, "".join(json.dumps({"run_id": record["run_id"], **i}) + "\n"
                                               for i in scores.items))

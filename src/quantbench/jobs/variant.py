@@ -49,8 +49,10 @@ class LoadedVariant:
         return records.ok(run_id, device=self.device, packages=self.backend.packages,
                           metrics={"size_bytes": self.info["size_bytes"], "load_time_s": self.load_time_s,
                                    **self.memory, **metrics},
-                          backend=self.info["backend"], bits=self.info["bits"], weights=self.info.get("weights", "pretrained"),
-                          configured_method=self.info.get("configured_method"), quantize_rep=self.info.get("quantize_rep"),
+                          backend=self.info["backend"], bits=self.info["bits"],
+                          weights=self.info.get("weights", "pretrained"),
+                          configured_method=self.info.get("configured_method"),
+                          quantize_rep=self.info.get("quantize_rep"),
                           **{"started": self.started, **fields})
 
 

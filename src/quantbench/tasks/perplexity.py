@@ -168,7 +168,8 @@ def window_scores(runtime, ids: list[int], context: int, stride: int, reference:
         nll += window_nll
         windows.append({"window": len(windows), "tokens": len(targets), "nll": window_nll})
         if reference is not None:
-            part = {name: values[scored:scored + len(targets)].to(logprobs.device) for name, values in reference.items()}
+            part = {name: values[scored:scored + len(targets)].to(logprobs.device)
+                    for name, values in reference.items()}
             if not torch.equal(part["targets"].long(), targets):
                 raise DataError("the variant's tokens differ from the baseline's on the perplexity text (another "
                                 "tokenizer?): the distributions cannot be compared; rerun rule prepare_task")
