@@ -103,3 +103,15 @@ def test_a_method_quantized_three_times_gets_one_verdict_over_its_quantizations(
     width = pooled.loc["perplexity_token", "ci_high"] - pooled.loc["perplexity_token", "ci_low"]
     assert width > (three.ci_high - three.ci_low).mean()  # the calibration's spread widens it
     assert "over 3 quantizations, seed-to-seed sd" in in_words(table[table.method == "same@all"].iloc[0])
+
+
+def test_a_noisy_baseline_leaves_a_rate_positive():
+    """Three timings with one slow outlier: Fieller's interval of the ratio reaches below 0, which no positive
+    rate can; the verdict's interval stops at -100 %."""
+    runs = pd.DataFrame([{"run_id": f"m/{m}/bs1/{r}", "kind": "benchmark", "status": "ok", "model": "m", "method": m,
+                          "batch_size": 1, "rep": r, "decode_tokens_per_s": v, "energy_per_token_j": 1 / v}
+                         for m, values in (("fp32", (15.8, 15.7, 17.1)), ("ao", (14.3, 7.7, 22.2)))
+                         for r, v in enumerate(values, 1)])
+    table = verdicts(runs, pd.DataFrame(), pd.DataFrame(), baseline="fp32", margins=MARGINS)
+    energy = verdict_of(table, "ao", "energy_per_token_j", 1)
+    assert energy.ci_low == -1.0 and energy.verdict == "inconclusive"

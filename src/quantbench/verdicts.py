@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 from scipy import stats
 
-from . import decisions
+from . import decisions, runtable
 
 @dataclass(frozen=True)
 class Compared:
@@ -38,6 +38,7 @@ def verdicts(runs: pd.DataFrame, items: pd.DataFrame, windows: pd.DataFrame, bas
     """One row per model, method (not the baseline), and task or batch size: the interval of the difference
     from the baseline on the task's headline measure (accuracy; token perplexity and KLD), or on decode speed and
     energy per token over the benchmark's repetitions."""
+    runs = runs.reindex(columns=runtable.NAMES)  # a study without tasks (or benchmarks) lacks their columns
     ok = runs[runs.status == "ok"]
     rows = []
     for model, of_model in ok.groupby("model"):
@@ -114,14 +115,15 @@ def _perplexity(ids: dict, windows: pd.DataFrame, pair: dict[str, pd.DataFrame],
 
 
 def _repetitions(ids: dict, measure: Compared, base: pd.Series, variant: pd.Series, margins: dict[str, float]) -> dict:
-    """Fieller's interval of the ratio of the repetitions' means, less 1."""
+    """Fieller's interval of the ratio of the repetitions' means, less 1; a rate or an energy is positive, so the
+    ratio's interval starts at 0 at the least (Fieller's can reach below it when the baseline is noisy)."""
     base, variant = base.dropna(), variant.dropna()
     if len(base) < 2 or len(variant) < 2:
         return {**ids, "metric": measure.metric, "verdict": "inconclusive", "n": min(len(base), len(variant)),
                 "margin": margins[measure.margin], "relative": True,
                 "note": "fewer than two repetitions of one side: no interval"}
-    return _row(ids, measure, variant.mean() / base.mean() - 1,
-                decisions.relative_difference_of_means(base.tolist(), variant.tolist()), margins,
+    low, high = decisions.relative_difference_of_means(base.tolist(), variant.tolist())
+    return _row(ids, measure, variant.mean() / base.mean() - 1, (max(low, -1.0), high), margins,
                 min(len(base), len(variant)))
 
 
