@@ -223,7 +223,8 @@ spearman_energy_quality <- function(runs) {
 # and each task's headline value (means over repetitions), each oriented so that higher is better (perplexity and
 # KLD negated), so a positive tau says the two measures agree on which variants are better. Its 95 % interval:
 # Fisher's z of tau with Fieller, Hartley and Pearson's (1957) variance 0.437 / (n - 4) (n >= 5 variants).
-QUALITY_MEASURES <- list(perplexity_token = -1, kld_mean = -1)
+QUALITY_MEASURES <- c("perplexity_token", "kld_mean")
+LOWER_IS_BETTER <- "^(perplexity|kld|bits_per_byte)"  # perplexities (answers' under the baseline too), divergences
 
 kendall_agreement <- function(runs) {
   ev <- runs[runs$kind == "evaluate" & runs$status == "ok", ]
@@ -234,12 +235,11 @@ kendall_agreement <- function(runs) {
     for (task in unique(of_model$task)) {
       of_task <- of_model[of_model$task == task, ]
       primary <- of_task$primary[!is.na(of_task$primary)][1]
-      names <- unique(c(if (!is.na(primary)) primary, names(QUALITY_MEASURES)))
+      names <- unique(c(if (!is.na(primary)) primary, QUALITY_MEASURES))
       for (name in names) {
         values <- of_task[[name]]
         if (all(is.na(values))) next
-        sign <- if (name %in% names(QUALITY_MEASURES)) QUALITY_MEASURES[[name]] else
-          if (name %in% c("perplexity_word", "perplexity_byte", "bits_per_byte")) -1 else 1
+        sign <- if (grepl(LOWER_IS_BETTER, name)) -1 else 1
         means <- tapply(values, of_task$method, mean, na.rm = TRUE)
         measures[[paste0(task, ":", name)]] <- sign * means[!is.na(means)]
       }

@@ -167,3 +167,16 @@ def test_kendall_agreement_of_the_quality_measures_against_scipy(run_stats):
     half = 1.959964 * math.sqrt(0.437 / 2)
     assert (row.effect_ci_low, row.effect_ci_high) == pytest.approx(
         (math.tanh(math.atanh(row.effect) - half), math.tanh(math.atanh(row.effect) + half)), rel=1e-5)
+
+
+def test_kendall_orients_every_perplexity_so_that_higher_is_better(run_stats):
+    """Generation's headline value is the answers' perplexity under the baseline: lower is better, like token
+    perplexity, so two perplexities that rank the variants alike agree (tau = +1)."""
+    token = {"fp32": 18.0, "a": 18.5, "b": 19.0, "c": 19.5, "d": 20.0}
+    answers = {m: 3 * v for m, v in token.items()}
+    rows = [{"run_id": f"m/{m}/{task}/1", "kind": "evaluate", "status": "ok", "model": "m", "method": m, "task": task,
+             "rep": 1, "primary": primary, primary: value}
+            for task, primary, values in (("gen", "perplexity_under_baseline", answers), ("ppl", "perplexity_token", token))
+            for m, value in values.items()]
+    stats = run_stats(pd.DataFrame(rows))
+    assert stats[stats.test == "kendall"].effect.tolist() == [pytest.approx(1.0)]
