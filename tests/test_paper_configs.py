@@ -24,7 +24,7 @@ def expected_jobs(study: dict) -> dict[str, int]:
         **({"prepare_task": models * prepared} if prepared else {}),  # once per model, shared by every method
         "evaluate": models * methods * reps["evaluate"],  # one job per variant and repetition runs every task
         "benchmark": models * methods * reps["benchmark"],  # one job per variant and repetition: every batch size
-        "aggregate": 1, "analyze": 1, "figures": 1, "report": 1, "all": 1,
+        "aggregate": 1, "analyze": 1, "decide": 1, "figures": 1, "report": 1, "all": 1,
     }
 
 

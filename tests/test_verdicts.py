@@ -115,3 +115,14 @@ def test_a_noisy_baseline_leaves_a_rate_positive():
     table = verdicts(runs, pd.DataFrame(), pd.DataFrame(), baseline="fp32", margins=MARGINS)
     energy = verdict_of(table, "ao", "energy_per_token_j", 1)
     assert energy.ci_low == -1.0 and energy.verdict == "inconclusive"
+
+
+def test_one_repetition_says_it_has_no_interval():
+    """One timing per side (a smoke study): no interval and no pooled row, not an error."""
+    runs = pd.DataFrame([{"run_id": f"m/{m}/bs{b}/1", "kind": "benchmark", "status": "ok", "model": "m",
+                          "method": m, "configured_method": m, "batch_size": b, "rep": 1,
+                          "decode_tokens_per_s": 10.0, "energy_per_token_j": 0.1}
+                         for m in ("fp32", "ao") for b in (1, 2)])
+    table = verdicts(runs, pd.DataFrame(), pd.DataFrame(), baseline="fp32", margins=MARGINS)
+    assert len(table) == 4 and (table.verdict == "inconclusive").all() and table.estimate.isna().all()
+    assert table.note.str.startswith("fewer than two repetitions").all()

@@ -140,7 +140,9 @@ def _over_quantizations(table: pd.DataFrame, configured: dict[str, str], margins
     the mean of their estimates; as its interval's half-width, the t interval of that mean (the calibration
     sample's spread) and the quantizations' mean half-width (the items' or repetitions' own uncertainty, which
     they share) combined in quadrature."""
-    keyed = table[table.estimate.notna()].assign(configured=table.method.map(lambda m: configured.get(m, m)))
+    keyed = table[table.estimate.notna()]
+    keyed = keyed.assign(configured=keyed.method.map(lambda m: configured.get(m, m)))  # (an empty frame takes
+    # the index of a Series assigned to it: map the filtered rows, not the table's)
     rows = []
     for (model, method, task, batch, metric), of_key in keyed.groupby(
             ["model", "configured", "task", "batch_size", "metric"], dropna=False):
