@@ -69,11 +69,16 @@ def evaluate(artifact: Path, out: Path, items_out: Path, *, ids: dict[str, Any],
                    baseline_artifact=baseline[0] if baseline else None)
 
 
-def run_benchmark(artifact: Path, outs: dict[int, Path], *, ids: dict[str, Any], settings: dict[str, Any],
-                  device: str = "cpu", country: str = "USA", on_error: str = "error") -> None:
+def benchmark_run(artifact: Path, outs: dict[int, Path], *, ids: dict[str, Any], settings: dict[str, Any],
+                  device: str = "cpu", country: str = "USA", on_error: str = "error") -> plan.BenchmarkRun:
     """Every batch size in `outs` (batch size -> record, in the order they run); `ids`: model, method, rep."""
     settings = {**BENCHMARK_DEFAULTS, **settings, "batch_sizes": tuple(outs)}
     batches = tuple(plan.BatchRun(RunId("benchmark", ids["model"], ids["method"], batch_size=b, rep=ids["rep"]),
                                   Path(path)) for b, path in outs.items())
-    benchmark_job.benchmark(plan.BenchmarkRun(ids["model"], ids["method"], ids["rep"], Path(artifact), batches,
-                                              plan.BenchmarkSettings(**settings), device, country, on_error))
+    return plan.BenchmarkRun(ids["model"], ids["method"], ids["rep"], Path(artifact), batches,
+                             plan.BenchmarkSettings(**settings), device, country, on_error)
+
+
+def run_benchmark(artifact: Path, outs: dict[int, Path], **run: Any) -> None:
+    """benchmark_run's job, run here."""
+    benchmark_job.benchmark(benchmark_run(artifact, outs, **run))

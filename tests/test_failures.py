@@ -1,6 +1,7 @@
 """Runtime faults: a clear message, and with on_error: skip a failed record instead of a stopped study."""
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -133,3 +134,48 @@ def test_a_failure_in_a_benchmark_jobs_shared_setup_is_a_failed_row_per_batch(ti
     for out in outs.values():
         record = json.loads(out.read_text())
         assert record["status"] == "failed" and "no memory bandwidth today" in record["error"]
+
+
+# A benchmark job as its workflow script runs it, whose batch of 2 prompts dies in native code, as llama.cpp
+# did (GGML_ASSERT -> abort) on a batch longer than its n_batch.
+ABORTING_JOB = run_jobs.ON_PATH + textwrap.dedent("""
+    import json, os, sys
+    from pathlib import Path
+    from quantbench.failures import surviving_crashes
+    from quantbench.jobs import benchmark as job
+
+    timed_generation = job.timed_generation
+
+    def aborting(runtime, text, *, batch_size, **settings):
+        if batch_size == 2:
+            os.abort()
+        return timed_generation(runtime, text, batch_size=batch_size, **settings)
+
+    job.timed_generation = aborting
+    artifact, folder, on_error, settings = sys.argv[1], Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+    run = run_jobs.benchmark_run(Path(artifact), {b: folder / f"bs{b}.json" for b in (1, 2, 4)},
+                                 ids={"model": "tiny", "method": "fp32", "rep": 1}, settings=settings,
+                                 on_error=on_error)
+    surviving_crashes(job.benchmark, run, job.record_unfinished)
+""")
+
+
+@pytest.mark.parametrize("on_error", ["skip", "error"])
+def test_a_job_that_dies_of_a_signal_records_its_unfinished_runs_under_skip(tiny_model_folder, tmp_path, on_error):
+    """No exception reaches Python when native code aborts: under skip the batches measured before it keep
+    their rows, the one that crashed and those after it are failed rows naming the signal, and the job
+    succeeds; under error the job dies of the signal, as before, and leaves no row for them."""
+    artifact = tmp_path / "fp32"
+    run_jobs.quantize(tiny_model_folder, artifact, model="tiny", method=FP32)
+    job = subprocess.run([sys.executable, "-c", ABORTING_JOB, str(artifact), str(tmp_path), on_error,
+                          json.dumps(SETTINGS)], capture_output=True, text=True, env=CLEAN_ENV, timeout=300)
+    assert json.loads((tmp_path / "bs1.json").read_text())["status"] == "ok", job.stderr[-3000:]
+    if on_error == "error":
+        assert job.returncode == -signal.SIGABRT
+        assert not (tmp_path / "bs2.json").exists() and not (tmp_path / "bs4.json").exists()
+        return
+    assert job.returncode == 0, job.stderr[-3000:]
+    for batch in (2, 4):
+        record = json.loads((tmp_path / f"bs{batch}.json").read_text())
+        assert record["status"] == "failed" and record["batch_size"] == batch
+        assert "died of SIGABRT" in record["error"]

@@ -33,7 +33,7 @@ def ok(run_id: RunId, *, device: str, packages: tuple[str, ...] = (), metrics: d
 
 
 def failed(run_id: RunId, error: str, **fields: Any) -> dict[str, Any]:
-    """A run whose job raised under on_error: skip; `error` says why."""
+    """A run whose job raised, or whose process died, under on_error: skip; `error` says why."""
     return {**_head(run_id, "failed"), **fields, "error": error, "ended": now()}
 
 

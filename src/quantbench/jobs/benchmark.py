@@ -24,10 +24,6 @@ def benchmark(run: BenchmarkRun) -> None:
     """Idle power is measured once, before the model loads, so that no batch's idle reads the heat of the one
     before; each batch's memory peak is its own (reset before it). What the batches share (the variant, the
     prompts' text, each measure's setup) is prepared once, guarded: a failure there is a failed row per batch."""
-    def record_failures(message: str, batches: tuple[BatchRun, ...]) -> None:
-        for batch in batches:
-            atomic.write_json(batch.record_file, records.failed(batch.id, message))
-
     shared = None
     with guarded(f"preparing the benchmark of {run.model}/{run.method}", run.on_error,
                  lambda message: record_failures(message, run.batches)):
@@ -41,6 +37,16 @@ def benchmark(run: BenchmarkRun) -> None:
     for batch in run.batches:
         with guarded(f"benchmark {batch.id}", run.on_error, lambda message: record_failures(message, (batch,))):
             _benchmark_one(variant, batch, run, text, shared, meter)
+
+
+def record_failures(message: str, batches: tuple[BatchRun, ...]) -> None:
+    for batch in batches:
+        atomic.write_json(batch.record_file, records.failed(batch.id, message))
+
+
+def record_unfinished(run: BenchmarkRun, message: str) -> None:
+    """A failed row for each batch size without a record (the job's process died)."""
+    record_failures(message, tuple(b for b in run.batches if not b.record_file.exists()))
 
 
 def _benchmark_one(variant: LoadedVariant, batch: BatchRun, run: BenchmarkRun, text: str, shared: list[Any],

@@ -27,12 +27,7 @@ def prepare_task(run: PrepareRun) -> None:
     """What a task type computes once per model on the baseline (e.g. a classification head), for every
     variant's evaluation to share."""
     task_type = get_task_type(run.task.type)
-
-    def record_failure(message: str) -> None:
-        with atomic.atomic_path(run.folder, directory=True) as tmp:
-            records.write(tmp / PREPARED_RECORD, records.failed(run.id, message, task_type=task_type.name))
-
-    with guarded(f"prepare_task {run.id}", run.on_error, record_failure):
+    with guarded(f"prepare_task {run.id}", run.on_error, lambda message: record_unfinished_preparation(run, message)):
         variant = LoadedVariant(run.artifact, run.device)
         with atomic.atomic_path(run.folder, directory=True) as tmp:
             t0 = time.perf_counter()
@@ -40,6 +35,14 @@ def prepare_task(run: PrepareRun) -> None:
             record = variant.record(run.id, {"prepare_time_s": time.perf_counter() - t0}, task_type=task_type.name,
                                     baseline=variant.info["method"], details=details, files=folder_checksums(tmp))
             records.write(tmp / PREPARED_RECORD, record)
+
+
+def record_unfinished_preparation(run: PrepareRun, message: str) -> None:
+    """The prepared folder as a failed preparation, unless the job wrote it before it died."""
+    if run.folder.exists():
+        return
+    with atomic.atomic_path(run.folder, directory=True) as tmp:
+        records.write(tmp / PREPARED_RECORD, records.failed(run.id, message, task_type=run.task.type))
 
 
 def read_prepared(folder: Path) -> dict[str, Any]:
@@ -54,11 +57,6 @@ def read_prepared(folder: Path) -> dict[str, Any]:
 def evaluate(run: EvaluateRun) -> None:
     """Every task of one variant and repetition in one process: the libraries are imported and the variant is
     loaded once, not once per task (on 2 CPU cores that was 10 of a task's 18 s; on a GPU, an 8B model's load)."""
-    def record_failures(message: str, failed: list[TaskRun]) -> None:
-        for task_run in failed:
-            atomic.write_text(task_run.items_file, "")
-            atomic.write_json(task_run.record_file, records.failed(task_run.id, message, task_type=task_run.task.type))
-
     variant = None
     with guarded(f"loading {run.model}/{run.method} to evaluate it", run.on_error,
                  lambda message: record_failures(message, run.tasks)):
@@ -72,6 +70,17 @@ def evaluate(run: EvaluateRun) -> None:
         with guarded(f"evaluate {task_run.id}", run.on_error, lambda message: record_failures(message, [task_run])):
             variant.reopen()
             _evaluate_one(variant, task_run, run)
+
+
+def record_failures(message: str, failed: list[TaskRun] | tuple[TaskRun, ...]) -> None:
+    for task_run in failed:
+        atomic.write_text(task_run.items_file, "")
+        atomic.write_json(task_run.record_file, records.failed(task_run.id, message, task_type=task_run.task.type))
+
+
+def record_unfinished(run: EvaluateRun, message: str) -> None:
+    """A failed row for each task without a record (the job's process died)."""
+    record_failures(message, [t for t in run.tasks if not t.record_file.exists()])
 
 
 def _evaluate_one(variant: LoadedVariant, task_run: TaskRun, run: EvaluateRun) -> None:

@@ -22,12 +22,16 @@ def fetch_model(run: FetchRun) -> None:
 
 
 def quantize(run: QuantizeRun) -> None:
-    def record_failure(message: str) -> None:
-        with atomic.atomic_path(run.artifact, directory=True) as tmp:
-            artifacts.write_failure(tmp, run_id=run.id, backend=run.method.backend, error=message)
-
-    with guarded(f"quantize {run.id}", run.on_error, record_failure):
+    with guarded(f"quantize {run.id}", run.on_error, lambda message: record_unfinished(run, message)):
         device = resolve_device(run.device)
         with atomic.atomic_path(run.artifact, directory=True) as tmp:
             artifacts.quantize(run.model_folder, tmp, run_id=run.id, method=run.method, device=device,
                                country_iso_code=run.country)
+
+
+def record_unfinished(run: QuantizeRun, message: str) -> None:
+    """The artifact as a failed quantization, unless the job wrote it before it died."""
+    if run.artifact.exists():
+        return
+    with atomic.atomic_path(run.artifact, directory=True) as tmp:
+        artifacts.write_failure(tmp, run_id=run.id, backend=run.method.backend, error=message)
