@@ -27,6 +27,7 @@ PERPLEXITY = Compared("perplexity", "perplexity_token", relative=True, higher_is
 KLD = Compared("kld", "kld_mean", relative=False, higher_is_better=False)
 SPEED = Compared("speed", "decode_tokens_per_s", relative=True, higher_is_better=True)
 ENERGY = Compared("energy", "energy_per_token_j", relative=True, higher_is_better=False)
+COMPARED = {c.metric: c for c in (ACCURACY, PERPLEXITY, KLD, SPEED, ENERGY)}
 
 COLUMNS = ["model", "method", "versus", "task", "batch_size", "metric", "estimate", "ci_low", "ci_high", "margin",
            "relative", "verdict", "n", "items_to_decide", "quantizations", "quantization_sd", "note"]
@@ -140,9 +141,8 @@ def _over_quantizations(table: pd.DataFrame, configured: dict[str, str], margins
     the mean of their estimates; as its interval's half-width, the t interval of that mean (the calibration
     sample's spread) and the quantizations' mean half-width (the items' or repetitions' own uncertainty, which
     they share) combined in quadrature."""
-    keyed = table[table.estimate.notna()]
-    keyed = keyed.assign(configured=keyed.method.map(lambda m: configured.get(m, m)))  # (an empty frame takes
-    # the index of a Series assigned to it: map the filtered rows, not the table's)
+    keyed = table[table.estimate.notna()].assign(configured=lambda kept: kept.method.map(
+        lambda m: configured.get(m, m)))
     rows = []
     for (model, method, task, batch, metric), of_key in keyed.groupby(
             ["model", "configured", "task", "batch_size", "metric"], dropna=False):
@@ -153,8 +153,7 @@ def _over_quantizations(table: pd.DataFrame, configured: dict[str, str], margins
         half = math.hypot(((of_key.ci_high - of_key.ci_low) / 2).mean(),
                           stats.t.ppf(0.975, k - 1) * spread / math.sqrt(k))
         first, estimate = of_key.iloc[0], of_key.estimate.mean()
-        higher_is_better = next(c.higher_is_better for c in (ACCURACY, PERPLEXITY, KLD, SPEED, ENERGY)
-                                if c.metric == metric)
+        higher_is_better = COMPARED[metric].higher_is_better
         rows.append({**first.drop("configured").to_dict(), "method": method + ALL_QUANTIZATIONS, "estimate": estimate,
                      "ci_low": estimate - half, "ci_high": estimate + half, "quantizations": k,
                      "quantization_sd": spread, "items_to_decide": None, "note": f"over {k} quantizations",

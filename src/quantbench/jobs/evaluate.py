@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from .. import artifacts, atomic, records
 from ..checksums import folder_checksums, verify
@@ -72,7 +72,7 @@ def evaluate(run: EvaluateRun) -> None:
             _evaluate_one(variant, task_run, run)
 
 
-def record_failures(message: str, failed: list[TaskRun] | tuple[TaskRun, ...]) -> None:
+def record_failures(message: str, failed: Iterable[TaskRun]) -> None:
     for task_run in failed:
         atomic.write_text(task_run.items_file, "")
         atomic.write_json(task_run.record_file, records.failed(task_run.id, message, task_type=task_run.task.type))
